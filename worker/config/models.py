@@ -1,0 +1,248 @@
+"""The validated settings: frozen pydantic models that reject unknown keys.
+
+Durations are stored as float seconds and sizes as int bytes; each field's validator turns the
+human-written form into that. Checks that span several entries (duplicate ids, unknown webhook
+ids) live in `crosscheck.py`, so they run even when some entries fail here.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from worker.config.units import parse_duration, parse_size
+from worker.errors import QueryError
+from worker.rules import parse_query
+
+_SLUG = re.compile(r"[a-z0-9][a-z0-9_-]*")
+_PREFIX = re.compile(r"[A-Za-z0-9_-]+")
+_REDIS_SCHEMES = ("redis", "rediss", "unix")
+_SECRET_PREFIX = "whsec_"  # noqa: S105 - the format marker, not a secret
+_SECRET_BYTES = (24, 64)
+MIN_FEED_INTERVAL = 30.0
+
+
+def _at_least(minimum: float, written: str) -> AfterValidator:
+    def check(value: float) -> float:
+        if value < minimum:
+            raise ValueError(f"must be at least {written}")
+        return value
+
+    return AfterValidator(check)
+
+
+def _slug(value: str) -> str:
+    if not _SLUG.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not a valid id; use lowercase letters, digits, '_' and '-',"
+            " starting with a letter or digit"
+        )
+    return value
+
+
+def http_url(value: str) -> str:
+    """`value` stripped, if it is an absolute http(s) URL with a host."""
+    value = value.strip()
+    parts = urlsplit(value)
+    if parts.scheme.lower() not in ("http", "https"):
+        shown = parts.scheme or "none"
+        raise ValueError(f"URL must start with http:// or https:// (scheme is {shown})")
+    if not parts.hostname:
+        raise ValueError("URL has no host")
+    return value
+
+
+def _lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+ByteSize = Annotated[int, BeforeValidator(parse_size)]
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+Slug = Annotated[str, AfterValidator(_slug)]
+HttpUrl = Annotated[str, AfterValidator(http_url)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FeedConfig(_Section):
+    """One feed to poll."""
+
+    url: HttpUrl
+    name: str = ""  # filled from the URL's host when not given
+    interval: Annotated[Duration, _at_least(MIN_FEED_INTERVAL, "30s")] = 900.0
+    tags: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_name(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not data.get("name") and isinstance(data.get("url"), str):
+            return {**data, "name": urlsplit(data["url"].strip()).hostname or ""}
+        return data
+
+
+class WatchlistConfig(_Section):
+    """A named query whose matches become alerts, sent to the `notify` webhooks."""
+
+    id: Slug
+    name: str = ""  # the id when not given
+    query: str
+    notify: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_name(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not data.get("name") and isinstance(data.get("id"), str):
+            return {**data, "name": data["id"]}
+        return data
+
+    @field_validator("query")
+    @classmethod
+    def _parses(cls, query: str) -> str:
+        return check_query(query)
+
+
+def check_query(query: str) -> str:
+    """`query` if it parses; the message keeps the rule engine's position and caret lines."""
+    try:
+        parse_query(query)
+    except QueryError as exc:
+        raise ValueError(str(exc)) from None
+    return query
+
+
+class WebhookConfig(_Section):
+    """An endpoint that receives alerts, signed with `secret` (Standard Webhooks)."""
+
+    id: Slug
+    url: HttpUrl
+    secret: SecretStr
+
+    @field_validator("secret")
+    @classmethod
+    def _standard_form(cls, secret: SecretStr) -> SecretStr:
+        # Messages here must never quote the value: it is a secret.
+        text = secret.get_secret_value()
+        if not text.startswith(_SECRET_PREFIX):
+            raise ValueError("secret must look like whsec_<base64> (Standard Webhooks form)")
+        try:
+            raw = base64.b64decode(text[len(_SECRET_PREFIX) :], validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError("secret after whsec_ is not valid base64") from None
+        low, high = _SECRET_BYTES
+        if not low <= len(raw) <= high:
+            raise ValueError(f"secret decodes to {len(raw)} bytes; it must be {low} to {high}")
+        return secret
+
+
+class DeliveryConfig(_Section):
+    """How alerts are delivered to webhooks: retry delays after each failed attempt."""
+
+    retry_schedule: list[Duration] = Field(
+        default_factory=lambda: [5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0]
+    )
+    timeout: Duration = 10.0
+    jitter: Fraction = 0.1
+
+
+class FetchConfig(_Section):
+    """Limits for fetching feeds and article pages."""
+
+    timeout: Duration = 30.0  # deadline for the whole download, not per read
+    connect_timeout: Duration = 10.0
+    max_bytes: ByteSize = 10_000_000
+    max_redirects: Annotated[int, Field(ge=0)] = 5
+    allow_private_addresses: bool = False
+    user_agent: str = "wirewatch/0.1 (+https://github.com/wirewatch/wirewatch)"
+
+
+class SchedulerConfig(_Section):
+    """Polling: jitter spreads polls out, backoff caps the delay for failing feeds."""
+
+    jitter: Fraction = 0.1
+    max_backoff: Duration = 6 * 3600.0
+    seen_retention: Duration = 90 * 86400.0
+
+
+class WorkerConfig(_Section):
+    """Article workers."""
+
+    concurrency: Annotated[int, Field(ge=1, le=64)] = 4
+    dedupe_window: Duration = 7 * 86400.0
+    batch: Annotated[int, Field(ge=1)] = 16
+
+
+class LogConfig(_Section):
+    """Log output."""
+
+    level: Annotated[Literal["debug", "info", "warning", "error"], BeforeValidator(_lower)] = "info"
+    format: Annotated[Literal["auto", "json", "console"], BeforeValidator(_lower)] = "auto"
+
+
+class Settings(_Section):
+    """Everything the service reads from its config."""
+
+    redis_url: str | None = None  # None: run an embedded Redis under data_dir
+    redis_prefix: str = "ww"
+    data_dir: Path = Path("data")
+    feeds: list[FeedConfig] = Field(default_factory=list)
+    watchlists: list[WatchlistConfig] = Field(default_factory=list)
+    webhooks: list[WebhookConfig] = Field(default_factory=list)
+    delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
+    fetch: FetchConfig = Field(default_factory=FetchConfig)
+    scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
+    worker: WorkerConfig = Field(default_factory=WorkerConfig)
+    log: LogConfig = Field(default_factory=LogConfig)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, url: str | None) -> str | None:
+        if url is None or not url.strip():
+            return None
+        scheme = urlsplit(url.strip()).scheme.lower()
+        if scheme not in _REDIS_SCHEMES:
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return url.strip()
+
+    @field_validator("redis_prefix")
+    @classmethod
+    def _prefix(cls, prefix: str) -> str:
+        if not _PREFIX.fullmatch(prefix):
+            raise ValueError("use only letters, digits, '_' and '-'")
+        return prefix
+
+    @field_validator("data_dir")
+    @classmethod
+    def _resolve(cls, path: Path, info: ValidationInfo) -> Path:
+        # Relative to the config's directory, so the service behaves the same from any cwd.
+        base: Path | None = (info.context or {}).get("base_dir")
+        path = path.expanduser()
+        return path if base is None or path.is_absolute() else Path(os.path.normpath(base / path))
+
+    def summary(self) -> str:
+        """A one-line count of what is configured, for startup logs and `wirewatch check`."""
+        counts = [
+            (len(self.feeds), "feed"),
+            (len(self.watchlists), "watchlist"),
+            (len(self.webhooks), "webhook"),
+        ]
+        return ", ".join(f"{n} {word}{'' if n == 1 else 's'}" for n, word in counts)

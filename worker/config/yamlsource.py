@@ -1,0 +1,159 @@
+"""Read one YAML file into plain data plus the file and line of every value in it.
+
+PyYAML's composer gives us nodes with start marks; we build the Python values ourselves so each
+value's data path can be tied to the line a user must edit. `${VAR}` is expanded here, where the
+line is still known.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from yaml.constructor import SafeConstructor
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from worker.config.problems import DataPath, Origin, Problem
+
+# `${NAME}` is replaced; `$${NAME}` is the escape for a literal `${NAME}`.
+_VARIABLE = re.compile(r"\$(\$?)\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+@dataclass
+class Document:
+    """Config data, where each value came from, and paths already reported as unusable."""
+
+    data: dict[str, Any] = field(default_factory=dict)
+    origins: dict[DataPath, Origin] = field(default_factory=dict)
+    unresolved: set[DataPath] = field(default_factory=set)
+
+
+def expand_variables(text: str, env: Mapping[str, str]) -> tuple[str, list[str]]:
+    """`text` with `${VAR}` replaced from `env`, and the names that `env` lacks."""
+    missing: list[str] = []
+
+    def replace(match: re.Match[str]) -> str:
+        escaped, name = match.groups()
+        if escaped:
+            return match.group(0)[1:]
+        if name in env:
+            return env[name]
+        missing.append(name)
+        return match.group(0)
+
+    return _VARIABLE.sub(replace, text), missing
+
+
+def read_document(path: Path, env: Mapping[str, str]) -> tuple[Document | None, list[Problem]]:
+    """Parse `path`; None when its content is unusable as a whole (syntax, not a mapping).
+
+    Problems name the file exactly as given, so messages match what the user typed.
+    """
+    label = str(path)
+    try:
+        root = yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+        return _Builder(label, env).document(root)
+    except yaml.MarkedYAMLError as exc:
+        return None, [_syntax_problem(label, exc)]
+    except yaml.YAMLError as exc:
+        return None, [Problem(Origin(label), (), f"YAML error: {exc}")]
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, [Problem(Origin(label), (), f"cannot read file: {exc}")]
+
+
+def _syntax_problem(label: str, exc: yaml.MarkedYAMLError) -> Problem:
+    # Only the problem text and position: the quoted snippet could hold a secret.
+    mark = exc.problem_mark or exc.context_mark
+    line = None if mark is None else mark.line + 1
+    column = "" if mark is None else f" (column {mark.column + 1})"
+    what = exc.problem or exc.context or "invalid YAML"
+    return Problem(Origin(label, line), (), f"YAML syntax error: {what}{column}")
+
+
+def _line(node: Node) -> int:
+    return int(node.start_mark.line) + 1
+
+
+class _Builder:
+    """Turns a node tree into plain values, recording origins and problems on the way."""
+
+    def __init__(self, label: str, env: Mapping[str, str]) -> None:
+        self.label = label
+        self.env = env
+        self.doc = Document()
+        self.problems: list[Problem] = []
+        self._constructor = SafeConstructor()
+        self._building: set[int] = set()  # ids of nodes being built, to stop recursive aliases
+
+    def document(self, root: Node | None) -> tuple[Document | None, list[Problem]]:
+        if root is None:  # an empty file contributes nothing, which is fine
+            return self.doc, []
+        if not isinstance(root, MappingNode):
+            kind = "a list" if isinstance(root, SequenceNode) else "a single value"
+            message = f"the top level must be a mapping of sections (feeds:, ...), not {kind}"
+            return None, [Problem(Origin(self.label, _line(root)), (), message)]
+        self.doc.data = self._mapping(root, ())
+        return self.doc, self.problems
+
+    def _problem(self, line: int, path: DataPath, message: str) -> None:
+        self.problems.append(Problem(Origin(self.label, line), path, message))
+        self.doc.unresolved.add(path)
+
+    def _build(self, node: Node, path: DataPath, line: int) -> Any:
+        self.doc.origins[path] = Origin(self.label, line)
+        if id(node) in self._building:
+            self._problem(line, path, "an alias refers to itself")
+            return None
+        self._building.add(id(node))
+        try:
+            if isinstance(node, MappingNode):
+                return self._mapping(node, path)
+            if isinstance(node, SequenceNode):
+                return [
+                    self._build(item, (*path, i), _line(item)) for i, item in enumerate(node.value)
+                ]
+            return self._scalar(node, path, line)
+        finally:
+            self._building.discard(id(node))
+
+    def _mapping(self, node: MappingNode, path: DataPath) -> dict[str, Any]:
+        self._check_duplicate_keys(node, path)
+        self._constructor.flatten_mapping(node)  # applies `<<: *anchor` merge keys
+        entries: dict[str, tuple[Node, Node]] = {}
+        for key_node, value_node in node.value:
+            entries[self._key(key_node)] = (key_node, value_node)  # later keys override merged ones
+        return {
+            key: self._build(value_node, (*path, key), _line(key_node))
+            for key, (key_node, value_node) in entries.items()
+        }
+
+    def _check_duplicate_keys(self, node: MappingNode, path: DataPath) -> None:
+        first_line: dict[str, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == _MERGE_TAG:
+                continue
+            key = self._key(key_node)
+            if key in first_line:
+                message = (
+                    f"key {key!r} appears twice in one mapping (first on line {first_line[key]})"
+                )
+                self._problem(_line(key_node), (*path, key), message)
+            first_line.setdefault(key, _line(key_node))
+
+    def _key(self, node: Node) -> str:
+        # The raw text, so keys such as `on` or `1` are not turned into booleans or numbers.
+        return str(node.value) if isinstance(node, ScalarNode) else f"<{type(node).__name__}>"
+
+    def _scalar(self, node: Node, path: DataPath, line: int) -> Any:
+        value = self._constructor.construct_object(node, deep=True)
+        if not isinstance(value, str):
+            return value
+        expanded, missing = expand_variables(value, self.env)
+        for name in missing:
+            self._problem(line, path, f"environment variable {name} is not set")
+        return expanded
