@@ -1,0 +1,1 @@
+"""Alerts: building them (pure), signing them, deciding retries (pure), delivering them."""

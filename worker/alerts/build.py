@@ -1,0 +1,57 @@
+"""Alert ids and payloads: pure functions over an article, a watchlist and its hits.
+
+Ids are deterministic (from watchlist and story), so re-processing an item after a crash yields
+the same alert id, which the emit step refuses to emit twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from worker.records import Article
+
+ALERT_CREATED = "alert.created"
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\n".join(parts).encode("utf-8")).hexdigest()[:24]
+
+
+def story_id_for(canonical_url: str) -> str:
+    """Until near-duplicate clustering lands, a story is one canonical URL."""
+    return "st_" + _digest(canonical_url)
+
+
+def alert_id_for(watchlist_id: str, story_id: str) -> str:
+    return "al_" + _digest(watchlist_id, story_id)
+
+
+def alert_data(
+    article: Article,
+    watchlist: tuple[str, str],
+    story: tuple[str, int],
+    matches: list[dict[str, str]],
+) -> dict[str, Any]:
+    """The `data` object of the webhook payload (DESIGN.md's contract)."""
+    watchlist_id, watchlist_name = watchlist
+    story_id, story_articles = story
+    return {
+        "alert_id": alert_id_for(watchlist_id, story_id),
+        "watchlist": {"id": watchlist_id, "name": watchlist_name},
+        "article": article.payload(),
+        "story": {"id": story_id, "articles": story_articles},
+        "matches": matches,
+    }
+
+
+def iso_utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def webhook_body(data: dict[str, Any], created_at: datetime, event: str = ALERT_CREATED) -> str:
+    """The exact JSON body sent (and signed); the same bytes on every retry."""
+    envelope = {"type": event, "timestamp": iso_utc(created_at), "data": data}
+    return json.dumps(envelope, ensure_ascii=False, separators=(",", ":"))

@@ -1,0 +1,1 @@
+"""Deduplication: exact (canonical URL, text hash) now; near-duplicate story clusters later."""

@@ -1,0 +1,90 @@
+"""`wirewatch match`: does a query (or a configured watchlist) match this text, and why?
+
+The source is plain text, an HTML page (extracted as the worker would) or a URL (fetched with the
+configured limits). Exit 0 on a match, 1 on none, 2 on an error, like grep.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from worker.config import Settings
+from worker.errors import ConfigError, ExtractionError
+from worker.extraction import extract_article
+from worker.fetching import Fetcher, FetchLimits
+from worker.rules import Document, Hit, Matcher
+
+EXIT_MATCH, EXIT_NO_MATCH = 0, 1
+
+
+def looks_like_html(text: str) -> bool:
+    head = text[:2048].lstrip().lower()
+    return head.startswith(("<!doctype html", "<html")) or "<body" in head
+
+
+def document_from_text(text: str, url: str = "") -> Document:
+    """Plain text: first line is the title. HTML: extracted as the worker would."""
+    if looks_like_html(text):
+        try:
+            page = extract_article(text, url or "http://localhost/")
+        except ExtractionError:
+            pass
+        else:
+            return Document(title=page.title, body=page.text)
+    title, _, body = text.strip().partition("\n")
+    return Document(title=title.strip(), body=body)
+
+
+def read_source(source: str, settings: Settings | None) -> tuple[str, str]:
+    """(text, url) of the source: a URL fetched, a file read, or stdin for `-`."""
+    if source.startswith(("http://", "https://")):
+        limits = FetchLimits(30.0, 10.0, 10_000_000, 5, True, "wirewatch-match/0.1")
+        if settings is not None:
+            from worker.service import fetch_limits
+
+            limits = fetch_limits(settings)
+        fetcher = Fetcher(limits)
+        try:
+            result = fetcher.fetch(source, trusted=True)
+        finally:
+            fetcher.close()
+        return result.body.decode("utf-8", errors="replace"), result.url
+    if source == "-":
+        return sys.stdin.read(), ""
+    return Path(source).read_text(encoding="utf-8", errors="replace"), ""
+
+
+def query_for(args: argparse.Namespace, settings: Settings | None) -> tuple[str, str]:
+    if args.query is not None:
+        return "query", args.query
+    watchlists = {w.id: w for w in settings.watchlists} if settings else {}
+    if args.watchlist not in watchlists:
+        raise ConfigError([f"no watchlist with id {args.watchlist!r} in the configuration"])
+    return args.watchlist, watchlists[args.watchlist].query
+
+
+def highlight(snippet: str, text: str) -> str:
+    return snippet.replace(text, f"[{text}]", 1) if text else snippet
+
+
+def print_hits(rule_id: str, hits: list[Hit]) -> None:
+    print(f"MATCH {rule_id}")
+    for hit in hits:
+        print(f"  {hit.field}: {hit.text!r}  …{highlight(hit.snippet, hit.text)}…")
+
+
+def run_match(args: argparse.Namespace, settings: Settings | None) -> int:
+    rule_id, query = query_for(args, settings)
+    matcher = Matcher.compile([(rule_id, query)])
+    try:
+        text, url = read_source(args.source, settings)
+    except OSError as exc:
+        raise ConfigError([f"cannot read {args.source}: {exc}"]) from exc
+    hits = matcher.match(document_from_text(text, url)).get(rule_id, [])
+    if not hits:
+        print(f"no match: {rule_id}")
+        return EXIT_NO_MATCH
+    print_hits(rule_id, hits)
+    return EXIT_MATCH

@@ -1,0 +1,1 @@
+"""The worker's stages chained: item -> article -> dedupe -> rules -> alerts."""

@@ -1,0 +1,74 @@
+"""Item -> Article: fetch the page and extract it, or fall back to the feed's own text.
+
+The fallback is recorded on the article (`source`, `fallback_reason`) so a user can see why an
+alert quotes the feed summary instead of the page.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from worker.errors import ExtractionError, FetchError
+from worker.extraction import canonical_url, extract_article, text_from_feed_html
+from worker.fetching import Fetcher
+from worker.records import Article, FeedItem
+
+_HTML_TYPES = ("text/html", "application/xhtml+xml")
+
+
+def host_of(url: str) -> str:
+    host = (urlsplit(url).hostname or "").lower()
+    return host.removeprefix("www.")
+
+
+def from_feed(item: FeedItem, reason: str) -> Article:
+    """The article as the feed itself describes it, when the page is not usable."""
+    text = text_from_feed_html(item.content or item.summary)
+    url = canonical_url(item.link) if item.link else ""
+    return Article(
+        url=item.link,
+        canonical_url=url,
+        title=item.title,
+        text=text,
+        author=item.author,
+        published_at=item.published_at,
+        site=host_of(item.link),
+        feed_url=item.feed_url,
+        feed_name=item.feed_name,
+        feed_tags=list(item.tags),
+        source="feed",
+        fallback_reason=reason,
+    )
+
+
+def from_page(item: FeedItem, html: bytes, final_url: str) -> Article:
+    page = extract_article(html, final_url)
+    return Article(
+        url=item.link,
+        canonical_url=page.canonical_url,
+        title=page.title or item.title,
+        text=page.text,
+        author=page.author or item.author,
+        published_at=page.published_at or item.published_at,
+        language=page.language,
+        site=page.site or host_of(final_url),
+        feed_url=item.feed_url,
+        feed_name=item.feed_name,
+        feed_tags=list(item.tags),
+    )
+
+
+def build_article(item: FeedItem, fetcher: Fetcher) -> Article:
+    if not item.link.startswith(("http://", "https://")):
+        return from_feed(item, "no article link")
+    try:
+        result = fetcher.fetch(item.link, trusted=False)
+    except FetchError as exc:
+        return from_feed(item, f"fetch failed: {exc}")
+    content_type = result.headers.get("content-type", "text/html").lower()
+    if not content_type.startswith(_HTML_TYPES):
+        return from_feed(item, f"page is {content_type.split(';')[0]}, not HTML")
+    try:
+        return from_page(item, result.body, result.url)
+    except ExtractionError as exc:
+        return from_feed(item, f"extraction failed: {exc}")

@@ -1,0 +1,71 @@
+"""The worker role's loop: read items, process them concurrently, ack each once it is done.
+
+An item whose processing raises is left pending and counted; after the consumer's max attempts it
+is dead-lettered with its error. Nothing here lets one bad item stop the others.
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from worker.pipeline.process import ItemProcessor
+from worker.queue.streams import Entry, StreamConsumer
+from worker.records import FeedItem
+
+_BLOCK_MS = 1000
+
+
+@dataclass
+class WorkerLoop:
+    consumer: StreamConsumer
+    processor: ItemProcessor
+    concurrency: int
+    batch: int
+    log: Any
+
+    def handle(self, entry: Entry) -> bool:
+        """Process one entry; True when it was acked (done or dead-lettered)."""
+        entry_id, fields = entry
+        log = self.log.bind(entry=entry_id)
+        try:
+            item = FeedItem.from_json(fields["item"])
+            log = log.bind(feed=item.feed_name, item=item.link or item.entry_id)
+            result = self.processor.process(item)
+        except Exception as exc:
+            log.exception("item_failed", error=str(exc))
+            dead = self.consumer.fail(entry, f"{type(exc).__name__}: {exc}")
+            if dead:
+                log.error("item_dead_lettered", error=str(exc))
+            return dead
+        self.consumer.ack(entry_id)
+        log.info(
+            "item_processed",
+            outcome=result.outcome,
+            alerts=result.alerts,
+            source=result.article.source if result.article else None,
+            fallback=result.article.fallback_reason if result.article else None,
+        )
+        return True
+
+    def run_batch(self, pool: ThreadPoolExecutor, entries: list[Entry]) -> int:
+        return sum(pool.map(self.handle, entries))
+
+    def run_forever(self, stop: threading.Event) -> None:
+        self.consumer.ensure_group()
+        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="item") as pool:
+            while not stop.is_set():
+                entries = self.consumer.read(self.batch, _BLOCK_MS)
+                self.run_batch(pool, entries)
+
+    def run_until_drained(self) -> int:
+        """Burst mode: process what is queued now (pending entries once), then return."""
+        self.consumer.ensure_group()
+        self.consumer.rewind_pending()
+        done = 0
+        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="item") as pool:
+            while entries := self.consumer.read(self.batch, None):
+                done += self.run_batch(pool, entries)
+        return done

@@ -1,0 +1,1 @@
+"""Redis: connection (external or embedded), every key name, and stream consumer helpers."""

@@ -1,0 +1,38 @@
+"""Connecting to Redis: an external server when a URL is configured, else the embedded one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import redis
+
+from worker.errors import QueueError
+from worker.queue.embedded import EmbeddedRedis
+
+Client = redis.Redis
+
+
+def open_client(url: str) -> Client:
+    """A client for `url` (redis://, rediss:// or unix://) that has answered a PING."""
+    try:
+        client = redis.Redis.from_url(url, decode_responses=True, health_check_interval=30)
+        client.ping()
+    except redis.RedisError as exc:
+        raise QueueError(f"cannot reach Redis at {redact_url(url)}: {exc}") from exc
+    return client
+
+
+def redact_url(url: str) -> str:
+    """The URL without its password, for logs and messages."""
+    if "@" not in url:
+        return url
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
+
+
+def resolve_redis(url: str | None, data_dir: Path) -> tuple[str, EmbeddedRedis | None]:
+    """The URL to use, starting the embedded server under data_dir when no URL is configured."""
+    if url:
+        return url, None
+    embedded = EmbeddedRedis(data_dir).start()
+    return embedded.url, embedded

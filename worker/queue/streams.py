@@ -1,0 +1,112 @@
+"""Reading a Redis stream through a consumer group, at least once.
+
+A consumer first re-reads its own pending entries (work it took before a crash or restart), then
+entries idle too long in a dead consumer's pending list (XAUTOCLAIM), then new ones. Entries are
+acked by the caller only after their effects are durable. An entry that fails `max_attempts` times
+is moved, with its error, to a dead-letter stream so the entries behind it flow on.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import redis
+
+from worker.errors import QueueError
+from worker.queue.connection import Client
+
+Entry = tuple[str, dict[str, str]]
+
+
+@dataclass
+class StreamConsumer:
+    client: Client
+    stream: str
+    group: str
+    consumer: str
+    dead_stream: str
+    max_attempts: int = 5
+    claim_idle_ms: int = 300_000
+    _pending_cursor: str | None = field(default="0", init=False)
+
+    def ensure_group(self) -> None:
+        try:
+            self.client.xgroup_create(self.stream, self.group, id="0", mkstream=True)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise QueueError(f"cannot create consumer group on {self.stream}: {exc}") from exc
+
+    def read(self, count: int, block_ms: int | None) -> list[Entry]:
+        """The next batch: own pending entries first (one pass), then abandoned ones, then new."""
+        if self._pending_cursor is not None:
+            entries = self._read_from(self._pending_cursor, count, None)
+            if entries:
+                self._pending_cursor = entries[-1][0]  # one pass: a failing entry waits its turn
+                return entries
+            self._pending_cursor = None
+        claimed = self._claim_abandoned(count)
+        if claimed:
+            return claimed
+        return self._read_from(">", count, block_ms)
+
+    def ack(self, entry_id: str) -> None:
+        pipe = self.client.pipeline(transaction=True)
+        pipe.xack(self.stream, self.group, entry_id)
+        pipe.hdel(self._failures_key, entry_id)
+        pipe.execute()
+
+    def fail(self, entry: Entry, error: str) -> bool:
+        """Count a failed attempt; after the last, dead-letter and ack (then True)."""
+        entry_id, fields = entry
+        attempts = int(self.client.hincrby(self._failures_key, entry_id, 1))
+        if attempts < self.max_attempts:
+            return False
+        record = {"stream": self.stream, "id": entry_id, "error": error, "attempts": str(attempts)}
+        record["fields"] = json.dumps(fields, ensure_ascii=False)
+        record["failed_at"] = str(int(time.time()))
+        pipe = self.client.pipeline(transaction=True)
+        pipe.xadd(self.dead_stream, record)  # type: ignore[arg-type]
+        pipe.xack(self.stream, self.group, entry_id)
+        pipe.hdel(self._failures_key, entry_id)
+        pipe.execute()
+        return True
+
+    def drained(self) -> bool:
+        """True when the group has neither pending nor undelivered entries (burst mode's end)."""
+        info = self.client.xinfo_groups(self.stream)
+        group = next((g for g in info if g["name"] == self.group), None)
+        if group is None:
+            return True
+        if int(group["pending"]) != 0:
+            return False
+        last_id = self.client.xinfo_stream(self.stream)["last-generated-id"]
+        return bool(group["last-delivered-id"] == last_id)
+
+    @property
+    def _failures_key(self) -> str:
+        return f"{self.stream}:failures"
+
+    def _read_from(self, start: str, count: int, block_ms: int | None) -> list[Entry]:
+        reply = self.client.xreadgroup(
+            self.group, self.consumer, {self.stream: start}, count=count, block=block_ms
+        )
+        return [(eid, fields) for _, batch in reply or [] for eid, fields in batch if fields]
+
+    def rewind_pending(self) -> None:
+        """Make the next read start another pass over this consumer's own pending entries."""
+        self._pending_cursor = "0"
+
+    def _claim_abandoned(self, count: int) -> list[Entry]:
+        reply = self.client.xautoclaim(
+            self.stream, self.group, self.consumer, self.claim_idle_ms, "0-0", count=count
+        )
+        return [(eid, fields) for eid, fields in reply[1] if fields]
+
+
+def iter_batches(consumer: StreamConsumer, count: int, block_ms: int) -> Iterator[list[Entry]]:
+    """Endless batches for a long-running consumer (empty lists when nothing arrived)."""
+    while True:
+        yield consumer.read(count, block_ms)

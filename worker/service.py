@@ -1,0 +1,187 @@
+"""Wiring: settings -> Redis client, fetcher, matcher -> the three roles, long-running or burst.
+
+Each role builds only what it needs. `run_once` chains the roles in this process (poll, process,
+deliver) for `wirewatch run --once`.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from worker.alerts.delivery import DeliveryPolicy, Endpoint, Notifier
+from worker.config import Settings
+from worker.dedupe.exact import ExactDedupe
+from worker.fetching import Fetcher, FetchLimits
+from worker.observability.logging import get_logger
+from worker.pipeline.emit import AlertEmitter
+from worker.pipeline.process import ItemProcessor, WatchlistInfo
+from worker.pipeline.runner import WorkerLoop
+from worker.polling.poller import FeedPoller, PollPolicy
+from worker.polling.scheduler import FeedScheduler
+from worker.queue.connection import Client, open_client
+from worker.queue.keys import ALERTS_GROUP, ITEMS_GROUP, Keys
+from worker.queue.streams import StreamConsumer
+from worker.rules import Matcher
+
+# Within `run --once`, retries due this soon are waited for; later ones stay for the next run.
+ONCE_RETRY_HORIZON_S = 30.0
+_NOTIFIER_IDLE_S = 0.5
+
+
+def consumer_name(role: str) -> str:
+    return f"{role}-{socket.gethostname()}-{os.getpid()}"
+
+
+def fetch_limits(settings: Settings) -> FetchLimits:
+    f = settings.fetch
+    return FetchLimits(
+        timeout_s=f.timeout,
+        connect_timeout_s=f.connect_timeout,
+        max_bytes=f.max_bytes,
+        max_redirects=f.max_redirects,
+        allow_private_addresses=f.allow_private_addresses,
+        user_agent=f.user_agent,
+    )
+
+
+def watchlist_table(settings: Settings) -> dict[str, WatchlistInfo]:
+    return {w.id: WatchlistInfo(w.name, list(w.notify)) for w in settings.watchlists}
+
+
+def endpoints(settings: Settings) -> dict[str, Endpoint]:
+    return {w.id: Endpoint(w.id, w.url, w.secret.get_secret_value()) for w in settings.webhooks}
+
+
+@dataclass
+class Runtime:
+    """What every role shares: settings, a Redis client, the key names and a logger."""
+
+    settings: Settings
+    client: Client
+    keys: Keys
+    log: Any
+    _closers: list[Any] = field(default_factory=list)
+
+    @classmethod
+    def open(cls, settings: Settings, redis_url: str) -> Runtime:
+        client = open_client(redis_url)
+        return cls(settings, client, Keys(settings.redis_prefix), get_logger())
+
+    def fetcher(self) -> Fetcher:
+        fetcher = Fetcher(fetch_limits(self.settings))
+        self._closers.append(fetcher)
+        return fetcher
+
+    def close(self) -> None:
+        for closer in self._closers:
+            closer.close()
+        self.client.close()
+
+    # -- roles -------------------------------------------------------------------------------
+    def poller(self) -> FeedPoller:
+        s = self.settings.scheduler
+        policy = PollPolicy(s.jitter, s.max_backoff, s.seen_retention)
+        return FeedPoller(self.client, self.keys, self.fetcher(), policy, self.log, time.time)
+
+    def worker_loop(self, matcher: Matcher | None = None) -> WorkerLoop:
+        s = self.settings
+        compiled = matcher or Matcher.compile((w.id, w.query) for w in s.watchlists)
+        table = watchlist_table(s)
+        window = s.worker.dedupe_window
+        processor = ItemProcessor(
+            fetcher=self.fetcher(),
+            dedupe=ExactDedupe(self.client, self.keys, window),
+            emitter=AlertEmitter(self.client, self.keys, window),
+            matcher=lambda: compiled,
+            watchlists=lambda: table,
+        )
+        consumer = self._consumer(
+            "worker", self.keys.items_stream, ITEMS_GROUP, self.keys.items_dead
+        )
+        return WorkerLoop(consumer, processor, s.worker.concurrency, s.worker.batch, self.log)
+
+    def notifier(self) -> Notifier:
+        d = self.settings.delivery
+        policy = DeliveryPolicy(tuple(d.retry_schedule), d.timeout, d.jitter)
+        notifier = Notifier(self.client, self.keys, endpoints(self.settings), policy, self.log)
+        self._closers.append(notifier)
+        return notifier
+
+    def alerts_consumer(self) -> StreamConsumer:
+        keys = self.keys
+        return self._consumer("notifier", keys.alerts_stream, ALERTS_GROUP, keys.deliveries_dead)
+
+    def _consumer(self, role: str, stream: str, group: str, dead: str) -> StreamConsumer:
+        consumer = StreamConsumer(self.client, stream, group, consumer_name(role), dead)
+        consumer.ensure_group()
+        return consumer
+
+
+# -- long-running roles ----------------------------------------------------------------------
+def run_scheduler(rt: Runtime, stop: threading.Event) -> None:
+    FeedScheduler(rt.poller(), rt.settings.feeds, rt.log, time.time).run_until(stop)
+
+
+def run_worker(rt: Runtime, stop: threading.Event) -> None:
+    rt.log.info("worker_started", watchlists=len(rt.settings.watchlists))
+    rt.worker_loop().run_forever(stop)
+    rt.log.info("worker_stopped")
+
+
+def run_notifier(rt: Runtime, stop: threading.Event) -> None:
+    notifier, consumer = rt.notifier(), rt.alerts_consumer()
+    rt.log.info("notifier_started", endpoints=len(rt.settings.webhooks))
+    while not stop.is_set():
+        took = take_alerts(notifier, consumer, block_ms=200)
+        sent = notifier.deliver_due()
+        if not took and not sent:
+            stop.wait(_NOTIFIER_IDLE_S)
+    rt.log.info("notifier_stopped")
+
+
+def take_alerts(notifier: Notifier, consumer: StreamConsumer, block_ms: int | None) -> int:
+    entries = consumer.read(64, block_ms)
+    for entry in entries:
+        notifier.take(entry, consumer.group)
+    return len(entries)
+
+
+# -- burst mode ------------------------------------------------------------------------------
+def poll_all(rt: Runtime) -> Mapping[str, int]:
+    poller = rt.poller()
+    counts = {"feeds": 0, "new_items": 0, "failed_feeds": 0}
+    for feed in rt.settings.feeds:
+        outcome = poller.poll(feed)
+        counts["feeds"] += 1
+        counts["new_items"] += outcome.new_items
+        counts["failed_feeds"] += outcome.status == "error"
+    return counts
+
+
+def deliver_until_settled(notifier: Notifier, consumer: StreamConsumer) -> None:
+    """Deliver everything due, waiting for retries due within the horizon; later ones persist."""
+    consumer.rewind_pending()
+    while take_alerts(notifier, consumer, block_ms=None):
+        pass
+    while True:
+        notifier.deliver_due()
+        due = notifier.next_due_at()
+        if due is None or due - time.time() > ONCE_RETRY_HORIZON_S:
+            return
+        time.sleep(max(0.0, min(due - time.time(), ONCE_RETRY_HORIZON_S)))
+
+
+def run_once(rt: Runtime) -> dict[str, int]:
+    summary = dict(poll_all(rt))
+    summary["items_processed"] = rt.worker_loop().run_until_drained()
+    notifier = rt.notifier()
+    deliver_until_settled(notifier, rt.alerts_consumer())
+    summary["deliveries_pending"] = int(rt.client.zcard(rt.keys.deliveries_due))
+    summary["deliveries_dead"] = int(rt.client.xlen(rt.keys.deliveries_dead))
+    return summary
