@@ -1,0 +1,113 @@
+"""Pure alert logic: ids, payload shape, signatures, retry timing."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from standardwebhooks.webhooks import Webhook
+
+from worker.alerts.build import alert_data, alert_id_for, story_id_for, webhook_body
+from worker.alerts.retry import is_delivered, retry_delay
+from worker.alerts.signing import signed_headers
+from worker.records import Article
+
+SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+
+def test_alert_ids_are_deterministic_per_watchlist_and_story() -> None:
+    story = story_id_for("https://example.com/a")
+    assert alert_id_for("nato", story) == alert_id_for("nato", story)
+    assert alert_id_for("nato", story) != alert_id_for("taiwan", story)
+    assert alert_id_for("nato", story) != alert_id_for(
+        "nato", story_id_for("https://example.com/b")
+    )
+
+
+def test_payload_has_the_documented_shape() -> None:
+    article = Article(
+        url="https://ex.com/a?utm_source=x",
+        canonical_url="https://ex.com/a",
+        title="T",
+        text="body",
+        feed_url="https://ex.com/feed",
+        feed_name="Ex",
+    )
+    data = alert_data(
+        article, ("nato", "NATO"), ("st_1", 1), [{"field": "title", "text": "T", "snippet": "T"}]
+    )
+    body = json.loads(webhook_body(data, datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)))
+    assert body["type"] == "alert.created"
+    assert body["timestamp"] == "2026-01-02T03:04:05Z"
+    assert set(body["data"]) == {"alert_id", "watchlist", "article", "story", "matches"}
+    assert body["data"]["article"] == {
+        "url": "https://ex.com/a?utm_source=x",
+        "canonical_url": "https://ex.com/a",
+        "title": "T",
+        "published_at": None,
+        "author": None,
+        "language": None,
+        "feed": {"url": "https://ex.com/feed", "name": "Ex"},
+    }
+    assert body["data"]["story"] == {"id": "st_1", "articles": 1}
+
+
+def test_signature_verifies_with_the_standard_webhooks_library() -> None:
+    body = '{"type":"alert.created","data":{"x":"é"}}'
+    now = int(datetime.now(UTC).timestamp())
+    headers = signed_headers(SECRET, "al_1", now, body)
+    assert Webhook(SECRET).verify(body, headers) == json.loads(body)
+
+
+def test_a_tampered_body_fails_verification() -> None:
+    now = int(datetime.now(UTC).timestamp())
+    headers = signed_headers(SECRET, "al_1", now, '{"a":1}')
+    with pytest.raises(Exception, match="signature"):
+        Webhook(SECRET).verify('{"a":2}', headers)
+
+
+@pytest.mark.parametrize(
+    ("status", "delivered"),
+    [(200, True), (204, True), (299, True), (301, False), (302, False), (404, False), (500, False)],
+)
+def test_only_2xx_counts_as_delivered(status: int, delivered: bool) -> None:
+    assert is_delivered(status) is delivered
+
+
+@pytest.mark.parametrize(
+    ("attempts", "rand", "expected"),
+    [
+        (1, 0.5, 5.0),
+        (2, 0.5, 300.0),
+        (3, 0.5, 1800.0),
+        (4, 0.5, None),
+        (0, 0.5, None),
+        (1, 0.0, 4.5),
+        (2, 0.999999, pytest.approx(330.0, rel=1e-3)),
+    ],
+)
+def test_retry_delay_follows_the_schedule_with_jitter(
+    attempts: int, rand: float, expected: object
+) -> None:
+    assert retry_delay([5.0, 300.0, 1800.0], attempts, 0.1, rand) == expected
+
+
+@given(
+    schedule=st.lists(st.floats(min_value=0.1, max_value=1e5), min_size=1, max_size=8),
+    attempts=st.integers(min_value=1, max_value=8),
+    jitter=st.floats(min_value=0, max_value=1),
+    rand=st.floats(min_value=0, max_value=1, exclude_max=True),
+)
+def test_retry_delay_stays_within_the_jitter_band(
+    schedule: list[float], attempts: int, jitter: float, rand: float
+) -> None:
+    delay = retry_delay(schedule, attempts, jitter, rand)
+    if attempts > len(schedule):
+        assert delay is None
+        return
+    base = schedule[attempts - 1]
+    assert delay is not None
+    assert base * (1 - jitter) - 1e-9 <= delay <= base * (1 + jitter) + 1e-9

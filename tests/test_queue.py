@@ -1,0 +1,144 @@
+"""Redis plumbing against a real server: keys, embedded server, consumers, dedupe, emit."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import redis
+from redis.cluster import key_slot
+
+from worker.dedupe.exact import ExactDedupe, Verdict
+from worker.pipeline.emit import AlertEmitter, PendingAlert
+from worker.queue.embedded import EmbeddedRedis, server_config, socket_path_for
+from worker.queue.keys import Keys
+from worker.queue.streams import StreamConsumer
+
+
+def test_a_stream_and_its_helper_keys_share_one_cluster_slot() -> None:
+    keys = Keys("ww")
+    items = {
+        keys.items_stream,
+        keys.seen_entries,
+        keys.dedupe_url("a"),
+        keys.dedupe_text("b"),
+        keys.items_dead,
+    }
+    alerts = {
+        keys.alerts_stream,
+        keys.alert_marker("x"),
+        keys.deliveries,
+        keys.deliveries_due,
+        keys.deliveries_dead,
+    }
+    assert len({key_slot(k.encode()) for k in items}) == 1
+    assert len({key_slot(k.encode()) for k in alerts}) == 1
+
+
+def test_embedded_server_persists_with_aof_and_listens_on_no_port(tmp_path: Path) -> None:
+    options = server_config(tmp_path, tmp_path / "s.sock")
+    assert options[options.index("--appendonly") + 1] == "yes"
+    assert options[options.index("--appendfsync") + 1] == "everysec"
+    assert options[options.index("--port") + 1] == "0"
+    with EmbeddedRedis(tmp_path) as server:
+        conn = redis.Redis.from_url(server.url)
+        conn.set("k", "v")
+        conn.close()
+    with EmbeddedRedis(tmp_path) as server:
+        assert redis.Redis.from_url(server.url).get("k") == b"v"
+
+
+def test_a_long_data_dir_gets_a_short_socket_path(tmp_path: Path) -> None:
+    deep = tmp_path / ("x" * 120)
+    assert len(str(socket_path_for(deep))) <= 100
+
+
+def consumer(client: redis.Redis, keys: Keys, name: str, attempts: int = 3) -> StreamConsumer:
+    c = StreamConsumer(
+        client,
+        keys.items_stream,
+        "g",
+        name,
+        keys.items_dead,
+        max_attempts=attempts,
+        claim_idle_ms=50,
+    )
+    c.ensure_group()
+    return c
+
+
+def test_a_restarted_consumer_first_rereads_its_own_pending_entries(
+    client: redis.Redis, keys: Keys
+) -> None:
+    first = consumer(client, keys, "c1")
+    client.xadd(keys.items_stream, {"n": "1"})
+    client.xadd(keys.items_stream, {"n": "2"})
+    taken = first.read(10, None)
+    assert [f["n"] for _, f in taken] == ["1", "2"]
+
+    restarted = consumer(client, keys, "c1")  # same name, as after a restart
+    again = restarted.read(10, None)
+
+    assert [f["n"] for _, f in again] == ["1", "2"]
+    for entry_id, _ in again:
+        restarted.ack(entry_id)
+    assert restarted.read(10, None) == []
+    assert restarted.drained()
+
+
+def test_abandoned_entries_are_claimed_by_another_consumer(client: redis.Redis, keys: Keys) -> None:
+    dead = consumer(client, keys, "dead")
+    client.xadd(keys.items_stream, {"n": "1"})
+    dead.read(10, None)
+    other = consumer(client, keys, "other")
+    other.read(10, None)  # pending pass: other has none
+    import time
+
+    time.sleep(0.1)
+    claimed = other.read(10, None)
+    assert [f["n"] for _, f in claimed] == ["1"]
+
+
+def test_an_entry_failing_every_time_is_dead_lettered_and_the_rest_flow(
+    client: redis.Redis, keys: Keys
+) -> None:
+    c = consumer(client, keys, "c", attempts=3)
+    poison = client.xadd(keys.items_stream, {"n": "poison"})
+    good = client.xadd(keys.items_stream, {"n": "good"})
+    for _ in range(3):
+        c.rewind_pending()
+        entries = c.read(10, None)
+        for entry in entries:
+            if entry[0] == poison:
+                c.fail(entry, "boom")
+            else:
+                c.ack(entry[0])
+    dead = client.xrange(keys.items_dead)
+    assert len(dead) == 1
+    assert dead[0][1]["id"] == poison and dead[0][1]["error"] == "boom"
+    assert json.loads(dead[0][1]["fields"]) == {"n": "poison"}
+    assert c.drained()
+    assert good
+
+
+def test_exact_dedupe_recognises_the_same_item_and_refuses_another(
+    client: redis.Redis, keys: Keys
+) -> None:
+    dedupe = ExactDedupe(client, keys, 60)
+    assert dedupe.claim("item-a", "url1", "text1") is Verdict.NEW
+    assert dedupe.claim("item-a", "url1", "text1") is Verdict.NEW, "a retry of the same item"
+    assert dedupe.claim("item-b", "url1", "text2") is Verdict.SAME_URL
+    assert dedupe.claim("item-c", "url3", "text1") is Verdict.SAME_TEXT
+    assert dedupe.claim("item-d", "url4", None) is Verdict.NEW
+    assert 0 < client.ttl(keys.dedupe_url("url1")) <= 60
+
+
+def test_emitting_the_same_alert_twice_adds_it_once(client: redis.Redis, keys: Keys) -> None:
+    emitter = AlertEmitter(client, keys, 60)
+    alert = PendingAlert({"alert_id": "al_1"}, ["hook"], "{}")
+    other = PendingAlert({"alert_id": "al_2"}, [], "{}")
+    assert emitter.emit([alert]) == 1
+    assert emitter.emit([alert, other]) == 1
+    entries = client.xrange(keys.alerts_stream)
+    assert [json.loads(f["alert"])["alert_id"] for _, f in entries] == ["al_1", "al_2"]
+    assert json.loads(entries[0][1]["notify"]) == ["hook"]
