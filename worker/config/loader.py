@@ -39,7 +39,7 @@ def load_config(path: str | Path, env: Mapping[str, str]) -> Settings:
         raise ConfigError(render_all(problems))
     merged, conflicts = merge_documents(documents)
     _apply_env_redis_url(merged, env)
-    return _validate(merged, config_path, problems + conflicts)
+    return _validate(merged, config_path, merged.problems + conflicts)
 
 
 def config_files(path: Path) -> tuple[list[Path], list[Problem]]:
@@ -73,7 +73,8 @@ def _validate(document: Document, config_path: Path, problems: list[Problem]) ->
     except ValidationError as exc:
         found += [_problem(error, document, default) for error in exc.errors(include_input=False)]
     found += cross_check(document, default)
-    problems += [p for p in found if not _follow_on(p, document.unresolved)]
+    reported = {p.path for p in document.problems}
+    problems += [p for p in found if not _follow_on(p, reported)]
     if problems or settings is None:
         raise ConfigError(render_all(problems))
     return settings
@@ -96,8 +97,9 @@ def _message(error: ErrorDetails, path: DataPath) -> str:
     if kind == "extra_forbidden":
         known = _known_keys(path[:-1])
         return f"unknown key; expected one of: {', '.join(known)}" if known else "unknown key"
-    message = str(error["msg"])
-    return message.removeprefix("Value error, ")
+    # Pydantic's wording, turned to match ours ("<field>: must be ...").
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return message.replace("Input should be", "must be", 1)
 
 
 def _known_keys(path: DataPath) -> list[str]:

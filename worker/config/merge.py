@@ -7,6 +7,7 @@ one file win would hide a mistake.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from worker.config.problems import DataPath, Origin, Problem
@@ -27,6 +28,14 @@ class _Merger:
         self.problems: list[Problem] = []
 
     def add(self, document: Document) -> None:
+        offsets = {
+            key: len(current)
+            for key, value in document.data.items()
+            if isinstance(value, list) and isinstance(current := self.merged.data.get(key), list)
+        }
+        self.merged.problems += [
+            replace(p, path=_shifted(p.path, offsets)) for p in document.problems
+        ]
         for key, value in document.data.items():
             current = self.merged.data.get(key)
             if isinstance(current, list) and isinstance(value, list):
@@ -56,16 +65,19 @@ def _at(data: dict[str, Any], path: DataPath) -> dict[str, Any]:
     return data
 
 
+def _shifted(path: DataPath, offsets: dict[str, int]) -> DataPath:
+    """`path` once the list sections named in `offsets` are appended that many items in."""
+    if len(path) < 2 or path[0] not in offsets:
+        return path
+    return _moved(path, path[:1], offsets[str(path[0])]) or path
+
+
 def _copy_origins(source: Document, target: Document, prefix: DataPath, offset: int = 0) -> None:
-    """Copy origins and unresolved paths under `prefix`, shifting list indices by `offset`."""
+    """Copy the origins under `prefix`, shifting list indices right after it by `offset`."""
     for path, origin in source.origins.items():
         moved = _moved(path, prefix, offset)
         if moved is not None:
             target.origins.setdefault(moved, origin)
-    for path in source.unresolved:
-        moved = _moved(path, prefix, offset)
-        if moved is not None:
-            target.unresolved.add(moved)
 
 
 def _moved(path: DataPath, prefix: DataPath, offset: int) -> DataPath | None:

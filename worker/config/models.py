@@ -203,7 +203,7 @@ class Settings(_Section):
 
     redis_url: str | None = None  # None: run an embedded Redis under data_dir
     redis_prefix: str = "ww"
-    data_dir: Path = Path("data")
+    data_dir: Path = Field(default=Path("data"), validate_default=True)
     feeds: list[FeedConfig] = Field(default_factory=list)
     watchlists: list[WatchlistConfig] = Field(default_factory=list)
     webhooks: list[WebhookConfig] = Field(default_factory=list)

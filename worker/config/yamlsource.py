@@ -26,11 +26,11 @@ _MERGE_TAG = "tag:yaml.org,2002:merge"
 
 @dataclass
 class Document:
-    """Config data, where each value came from, and paths already reported as unusable."""
+    """Config data, where each value came from, and problems with single values in it."""
 
     data: dict[str, Any] = field(default_factory=dict)
     origins: dict[DataPath, Origin] = field(default_factory=dict)
-    unresolved: set[DataPath] = field(default_factory=set)
+    problems: list[Problem] = field(default_factory=list)
 
 
 def expand_variables(text: str, env: Mapping[str, str]) -> tuple[str, list[str]]:
@@ -50,7 +50,7 @@ def expand_variables(text: str, env: Mapping[str, str]) -> tuple[str, list[str]]
 
 
 def read_document(path: Path, env: Mapping[str, str]) -> tuple[Document | None, list[Problem]]:
-    """Parse `path`; None when its content is unusable as a whole (syntax, not a mapping).
+    """Parse `path`; None and the reason when it is unusable as a whole (syntax, not a mapping).
 
     Problems name the file exactly as given, so messages match what the user typed.
     """
@@ -86,7 +86,6 @@ class _Builder:
         self.label = label
         self.env = env
         self.doc = Document()
-        self.problems: list[Problem] = []
         self._constructor = SafeConstructor()
         self._building: set[int] = set()  # ids of nodes being built, to stop recursive aliases
 
@@ -98,11 +97,10 @@ class _Builder:
             message = f"the top level must be a mapping of sections (feeds:, ...), not {kind}"
             return None, [Problem(Origin(self.label, _line(root)), (), message)]
         self.doc.data = self._mapping(root, ())
-        return self.doc, self.problems
+        return self.doc, []
 
     def _problem(self, line: int, path: DataPath, message: str) -> None:
-        self.problems.append(Problem(Origin(self.label, line), path, message))
-        self.doc.unresolved.add(path)
+        self.doc.problems.append(Problem(Origin(self.label, line), path, message))
 
     def _build(self, node: Node, path: DataPath, line: int) -> Any:
         self.doc.origins[path] = Origin(self.label, line)
