@@ -1,0 +1,70 @@
+"""Tokenizer and folding: words, offsets into the original text, case and accent folding."""
+
+from __future__ import annotations
+
+import unicodedata
+
+import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+from worker.rules.text import combining_mark_ranges, fold, tokenize, words
+
+TOKENS: list[tuple[str, list[str]]] = [
+    ("NATO's NATO’s NATO-led", ["nato", "s", "nato", "s", "nato", "led"]),
+    ("senator Donato", ["senator", "donato"]),
+    ("Zürich ZÜRICH Zu\u0308rich", ["zurich", "zurich", "zurich"]),
+    ("Straße İstanbul", ["strasse", "istanbul"]),
+    ("НАТО, Ёлка", ["нато", "елка"]),
+    ("Αθήνα ΟΔΟΣ", ["αθηνα", "οδοσ"]),
+    ("foo_bar F-35 COVID-19 3.5", ["foo", "bar", "f", "35", "covid", "19", "3", "5"]),
+    ("ﬁsh Ｔｏｋｙｏ", ["fish", "tokyo"]),
+    ("北约东扩", ["北", "约", "东", "扩"]),
+    # folded words are NFKD: "ピ" becomes "ヒ" + a combining voicing mark, which is kept
+    ("東京オリンピックが", [fold(c) for c in "東京オリンピックが"]),
+    ("हिन्दी समाचार", ["हिन्दी", "समाचार"]),
+    ("Việt Nam", ["viet", "nam"]),
+    ("  — !? ", []),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), TOKENS)
+def test_tokens(text: str, expected: list[str]) -> None:
+    assert list(words(text)) == expected
+
+
+def test_offsets_point_into_the_original_text() -> None:
+    text = "«Zürich»\nNATO’s"
+    assert [(text[t.start : t.end], t.word) for t in tokenize(text)] == [
+        ("Zürich", "zurich"),
+        ("NATO", "nato"),
+        ("s", "s"),
+    ]
+
+
+def test_kana_voicing_marks_are_not_accents() -> None:
+    assert fold("バ") != fold("ハ")
+    assert fold("ﾊﾞ") == fold("バ")  # halfwidth forms fold to fullwidth
+
+
+def test_mark_table_covers_every_combining_mark() -> None:
+    covered = {code for low, high in combining_mark_ranges() for code in range(low, high + 1)}
+    every = {c for c in range(0x110000) if unicodedata.category(chr(c)).startswith("M")}
+    assert every <= covered
+
+
+@given(st.text())
+@example("Zu\u0308rich-NATO’s 北约")
+def test_tokens_are_ordered_spans_of_their_own_words(text: str) -> None:
+    previous_end = 0
+    for token in tokenize(text):
+        assert previous_end <= token.start < token.end <= len(text)
+        piece = text[token.start : token.end]
+        assert token.word == fold(piece)
+        assert [t.word for t in tokenize(piece)] == [token.word]
+        previous_end = token.end
+
+
+@given(st.text())
+def test_fold_is_idempotent(text: str) -> None:
+    assert fold(fold(text)) == fold(text)
