@@ -141,6 +141,26 @@ def test_variables_are_substituted_anywhere_in_strings(tmp_path: Path) -> None:
     assert settings.webhooks[0].secret.get_secret_value() == SECRET
 
 
+def test_substituted_text_is_converted_like_written_values(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "c.yaml",
+        "worker:\n  concurrency: ${N}\nfetch:\n  allow_private_addresses: ${PRIVATE}\n",
+    )
+    settings = load_config(path, {"N": "8", "PRIVATE": "true"})
+    assert settings.worker.concurrency == 8
+    assert settings.fetch.allow_private_addresses is True
+    assert problems_of(path, {"N": "many", "PRIVATE": "true"}) == [
+        f"{path}:2: worker.concurrency: must be a valid integer, unable to parse string as an integer"
+    ]
+
+
+def test_empty_sections_mean_not_set(tmp_path: Path) -> None:
+    write(tmp_path / "a.yaml", "webhooks:\n#  - id: commented-out\nfeeds:\nlog:\n")
+    write(tmp_path / "b.yaml", "feeds:\n  - url: https://a.org/\nlog:\n  level: debug\n")
+    settings = load_config(tmp_path, {})
+    assert (len(settings.feeds), settings.webhooks, settings.log.level) == (1, [], "debug")
+
+
 def test_missing_variables_are_errors_without_follow_on_noise(tmp_path: Path) -> None:
     path = write(
         tmp_path / "c.yaml",

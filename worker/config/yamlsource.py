@@ -96,7 +96,9 @@ class _Builder:
             kind = "a list" if isinstance(root, SequenceNode) else "a single value"
             message = f"the top level must be a mapping of sections (feeds:, ...), not {kind}"
             return None, [Problem(Origin(self.label, _line(root)), (), message)]
-        self.doc.data = self._mapping(root, ())
+        # A section left empty (`webhooks:` with every entry commented out) means "not set".
+        sections = self._mapping(root, ())
+        self.doc.data = {key: value for key, value in sections.items() if value is not None}
         return self.doc, []
 
     def _problem(self, line: int, path: DataPath, message: str) -> None:
