@@ -49,7 +49,9 @@ def extract_article(
     tree = load_html(text) if _TAG.search(text, 0, _TAG_SCAN_CHARS) else None
     if tree is None:
         raise ExtractionError(f"not an HTML page: {url}")
-    document = bare_extraction(tree, url=url, with_metadata=True, include_comments=False)
+    # fast=True skips trafilatura's fallback extractors (readability, jusText): on the article
+    # corpus (bench/extraction.py) that gives the same or better token F1 at ~2x lower p99 time.
+    document = bare_extraction(tree, url=url, with_metadata=True, include_comments=False, fast=True)
     fields = _as_dict(document)
     body = (fields.get("text") or "").strip()
     if not _WORD.search(body):
