@@ -225,3 +225,9 @@ def test_sniff_meta_charset(data: bytes, expected: str | None) -> None:
 def test_pages_without_text_raise_extraction_error(html: bytes | str) -> None:
     with pytest.raises(ExtractionError):
         extract_article(html, "https://example.com/a")
+
+
+def test_undeclared_cp1251_page_is_detected() -> None:
+    html = page(RUSSIAN * 3, html_attrs=' lang="ru"').encode("cp1251")
+    result = extract_article(html, "https://example.ru/a")
+    assert "тепловые насосы" in result.text and result.language == "ru"
