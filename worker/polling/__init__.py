@@ -1,0 +1,1 @@
+"""Polling: fetch feeds on schedule, parse them, queue new entries."""
