@@ -1,0 +1,264 @@
+"""Feed bytes -> entries with a stable identity. Pure: no I/O, no clock.
+
+RSS, Atom and RDF go through feedparser, always from bytes (given a str that looks like a URL or a
+path, feedparser would fetch or open it). JSON Feed, which feedparser 6.0 does not read, has a
+small reader here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import html
+import io
+import json
+import re
+import unicodedata
+import xml.parsers.expat
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from time import struct_time
+from typing import Any
+from urllib.parse import urljoin
+
+import feedparser
+
+from worker.errors import FetchError
+from worker.records import FeedItem
+
+JSON_FEED_VERSION_PREFIX = "https://jsonfeed.org/version/"
+_HTML_START = re.compile(rb"^\s*(<!--.*?-->\s*)*<(!doctype\s+html|html|head|body)\b", re.I | re.S)
+
+
+class FeedParseError(FetchError):
+    """The response is not a feed (HTML, empty, broken JSON) or is hostile XML."""
+
+    reason = "not_a_feed"
+
+
+@dataclass(frozen=True)
+class ParsedEntry:
+    entry_id: str
+    link: str = ""
+    title: str = ""
+    summary: str = ""
+    content: str = ""  # the first content value, HTML
+    author: str = ""
+    published_at: str = ""  # ISO-8601 UTC or ""
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ParsedFeed:
+    title: str
+    entries: list[ParsedEntry] = field(default_factory=list)
+    bozo_message: str | None = None  # why the XML was not well-formed, when entries came anyway
+    ttl_s: float | None = None  # the feed's own refresh hint (RSS <ttl>), in seconds
+
+
+def entry_identity(guid: str, link: str, title: str, content: str) -> str:
+    """The ladder Miniflux uses: the publisher's GUID when given (it survives edits to the title
+    and link), else the link (stable for nearly every feed that lacks GUIDs), else a hash of the
+    normalised title and content, so an entry with neither still gets the same identity on every
+    poll. Identities are unique within one feed; callers scope them by feed URL."""
+    for candidate in (guid, link):
+        if candidate.strip():
+            return candidate.strip()
+    text = _normalise(title) + "\n" + _normalise(content)
+    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _normalise(text: str) -> str:
+    return " ".join(unicodedata.normalize("NFC", text).split()).casefold()
+
+
+def to_feed_item(
+    entry: ParsedEntry, feed_url: str, feed_name: str, feed_tags: list[str]
+) -> FeedItem:
+    """The record queued for workers; the feed's configured tags come before the entry's own."""
+    tags = list(dict.fromkeys([*feed_tags, *entry.tags]))
+    return FeedItem(
+        feed_url=feed_url,
+        feed_name=feed_name,
+        entry_id=entry.entry_id,
+        link=entry.link,
+        title=entry.title,
+        summary=entry.summary,
+        content=entry.content,
+        author=entry.author,
+        published_at=entry.published_at,
+        tags=tags,
+    )
+
+
+def parse_feed(body: bytes, *, url: str, content_type: str | None) -> ParsedFeed:
+    """Parse a fetched feed; raise FeedParseError when `body` is not one."""
+    if not body.strip():
+        raise FeedParseError(f"{url}: empty response")
+    if _is_json(body, content_type):
+        return parse_json_feed(body, url=url)
+    _refuse_hostile_dtd(body, url)
+    headers = {"content-type": content_type or "application/xml", "content-location": url}
+    result = feedparser.parse(io.BytesIO(body), response_headers=headers)
+    feed = _from_feedparser(result)
+    if not feed.entries and not feed.title and not result.get("version"):
+        raise FeedParseError(f"{url}: not a feed: {_why_not(body, feed.bozo_message)}")
+    return feed
+
+
+def _is_json(body: bytes, content_type: str | None) -> bool:
+    if content_type and "json" in content_type.lower():
+        return True
+    return body.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{")
+
+
+def _why_not(body: bytes, bozo_message: str | None) -> str:
+    if _HTML_START.match(body[:4096]):
+        return "looks like HTML"
+    return bozo_message or "no feed title and no entries"
+
+
+# --- hostile XML -----------------------------------------------------------------------------
+
+
+class _PrologDone(Exception):
+    """Raised to stop expat at the first element: only the DTD is of interest."""
+
+
+def _refuse_hostile_dtd(body: bytes, url: str) -> None:
+    """Refuse documents whose DTD declares external general entities (XXE: `&xxe;` would pull
+    in a local file) or entities built from other entities (billion laughs). feedparser strips
+    such declarations itself and never loads external entities, but it does so with regular
+    expressions; this refusal does not depend on them. External parameter entities (old RDF
+    feeds reference the XHTML entity sets so) are left alone: neither parser loads them.
+    Expat stops at the first element here, so nothing is ever expanded."""
+    problems: list[str] = []
+
+    def on_entity(name: str, is_param: int, value: str | None, *rest: str | None) -> None:
+        _base, system_id, public_id = rest[:3]
+        if not is_param and (system_id or public_id):
+            problems.append(f"external entity {name!r}")
+        elif value and ("&" in value or "%" in value):
+            problems.append(f"entity {name!r} refers to other entities")
+
+    def on_element(*_: object) -> None:
+        raise _PrologDone
+
+    parser = xml.parsers.expat.ParserCreate()
+    parser.SetParamEntityParsing(xml.parsers.expat.XML_PARAM_ENTITY_PARSING_NEVER)
+    parser.EntityDeclHandler = on_entity
+    parser.StartElementHandler = on_element
+    # Malformed documents are feedparser's to judge, leniently.
+    with contextlib.suppress(_PrologDone, xml.parsers.expat.ExpatError, ValueError, LookupError):
+        parser.Parse(body, True)
+    if problems:
+        raise FeedParseError(f"{url}: refused XML: {'; '.join(problems)}")
+
+
+# --- feedparser results ----------------------------------------------------------------------
+
+
+def _from_feedparser(result: Any) -> ParsedFeed:
+    bozo = result.get("bozo_exception") if result.get("bozo") else None
+    return ParsedFeed(
+        title=str(result.feed.get("title", "")).strip(),
+        entries=[_entry_from_feedparser(e) for e in result.entries],
+        bozo_message=str(bozo) if bozo is not None else None,
+        ttl_s=_ttl_seconds(result.feed.get("ttl")),
+    )
+
+
+def _entry_from_feedparser(entry: Any) -> ParsedEntry:
+    link = str(entry.get("link", ""))
+    title = str(entry.get("title", ""))
+    summary = str(entry.get("summary", ""))
+    contents = entry.get("content") or []
+    content = str(contents[0].get("value", "")) if contents else ""
+    guid = str(entry.get("id", ""))
+    return ParsedEntry(
+        entry_id=entry_identity(guid, link, title, content or summary),
+        link=link,
+        title=title,
+        summary=summary,
+        content=content,
+        author=str(entry.get("author", "")),
+        published_at=_iso_utc(entry.get("published_parsed") or entry.get("updated_parsed")),
+        tags=tuple(str(t["term"]) for t in entry.get("tags") or [] if t.get("term")),
+    )
+
+
+def _iso_utc(parsed: struct_time | None) -> str:
+    """feedparser's *_parsed values are already UTC."""
+    if parsed is None:
+        return ""
+    return datetime(*parsed[:6], tzinfo=UTC).isoformat()
+
+
+def _ttl_seconds(ttl: object) -> float | None:
+    """RSS <ttl> counts minutes."""
+    try:
+        minutes = float(str(ttl))
+    except ValueError:
+        return None
+    return minutes * 60 if minutes > 0 else None
+
+
+# --- JSON Feed 1.0 / 1.1 -----------------------------------------------------------------------
+
+
+def parse_json_feed(body: bytes, *, url: str) -> ParsedFeed:
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise FeedParseError(f"{url}: not a feed: invalid JSON ({exc})") from None
+    version = data.get("version") if isinstance(data, dict) else None
+    if not isinstance(version, str) or not version.startswith(JSON_FEED_VERSION_PREFIX):
+        raise FeedParseError(f"{url}: not a feed: JSON without a JSON Feed version")
+    base = _text(data.get("home_page_url")) or url
+    items = data.get("items")
+    entries = [_json_entry(i, base) for i in items if isinstance(i, dict)] if items else []
+    return ParsedFeed(title=_text(data.get("title")), entries=entries)
+
+
+def _json_entry(item: dict[str, Any], base: str) -> ParsedEntry:
+    link = urljoin(base, _text(item.get("url"))) if item.get("url") else ""
+    title = _text(item.get("title"))
+    content = _text(item.get("content_html")) or html.escape(_text(item.get("content_text")))
+    summary = _text(item.get("summary"))
+    return ParsedEntry(
+        entry_id=entry_identity(_text(item.get("id")), link, title, content or summary),
+        link=link,
+        title=title,
+        summary=summary,
+        content=content,
+        author=_json_author(item),
+        published_at=_rfc3339_to_utc(_text(item.get("date_published"))),
+        tags=tuple(_text(t) for t in item.get("tags") or [] if _text(t)),
+    )
+
+
+def _json_author(item: dict[str, Any]) -> str:
+    """1.1 has `authors` (a list); 1.0 had a single `author`."""
+    authors = item.get("authors")
+    candidates = authors if isinstance(authors, list) else [item.get("author")]
+    names = [_text(a.get("name")) for a in candidates if isinstance(a, dict)]
+    return ", ".join(n for n in names if n)
+
+
+def _rfc3339_to_utc(value: str) -> str:
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return ""
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)  # RFC 3339 requires an offset; assume UTC
+    return parsed.astimezone(UTC).isoformat()
+
+
+def _text(value: object) -> str:
+    """JSON Feed fields are strings, but ids are often numbers in the wild."""
+    if isinstance(value, bool) or value is None:
+        return ""
+    if isinstance(value, str | int | float):
+        return str(value).strip()
+    return ""
