@@ -209,6 +209,7 @@ TEXT = b"<p>Hello, wirewatch.</p>" * 2000
         ("br, gzip", gzip.compress(brotli.compress(TEXT))),
         ("identity", TEXT),
     ],
+    ids=["gzip", "zlib-deflate", "raw-deflate", "br", "br-then-gzip", "identity"],
 )
 def test_content_codings_are_decoded(
     server: LocalServer, local: Fetcher, coding: str, encoded: bytes

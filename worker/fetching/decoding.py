@@ -1,8 +1,8 @@
 """Content-Encoding decoders that never inflate more than a small piece at a time.
 
 httpx's own decoders inflate each network chunk whole: one 64 KiB chunk of a gzip bomb becomes
-~64 MB before anyone can count it. These yield bounded pieces, so the caller's size cap stops a
-bomb after at most `max_bytes + PIECE_BYTES` of output.
+~64 MB before anyone can count it. These yield pieces of about PIECE_BYTES (zlib exactly, brotli
+treats the limit as a soft one), so the caller's size cap stops a bomb a piece past the cap.
 """
 
 from __future__ import annotations

@@ -151,7 +151,11 @@ class Fetcher:
         cap = self._limits.max_bytes
         encoding = response.headers.get("content-encoding", "")
         declared = response.headers.get("content-length", "")
-        if not encoding and declared.isdigit() and int(declared) > cap:
+        if (
+            encoding.strip().lower() in ("", "identity")
+            and declared.isdigit()
+            and int(declared) > cap
+        ):
             raise TooLargeError(f"{url}: Content-Length {declared} exceeds {cap} bytes")
         pieces: list[bytes] = []
         total = 0
