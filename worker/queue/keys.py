@@ -3,7 +3,8 @@
 Keys are grouped under hash tags so that a stream and the helper keys its Lua scripts touch share
 one Redis Cluster slot: `{<prefix>:items}` for the items stream, the seen-entry index and the
 exact-dedupe keys; `{<prefix>:alerts}` for the alerts stream, the alert ids, pending deliveries and
-the dead-letter stream; `{<prefix>:feeds}` for per-feed state.
+the dead-letter stream; `{<prefix>:feeds}` for per-feed state; `{<prefix>:stories}` for the
+near-duplicate story index (the one Lua script run per article touches only these).
 """
 
 from __future__ import annotations
@@ -74,6 +75,33 @@ class Keys:
     @property
     def deliveries_dead(self) -> str:
         return f"{self._alerts}:dead"
+
+    # -- stories: the near-duplicate index (worker/dedupe/stories.py) -----------------------
+    # Short names on purpose: a million articles make hundreds of thousands of these keys.
+    @property
+    def _stories(self) -> str:
+        return f"{{{self.prefix}:stories}}"
+
+    @property
+    def story_sequence(self) -> str:
+        """Counter of story numbers (never expires, so a story id is never reused)."""
+        return f"{self._stories}:seq"
+
+    def story_bins(self, slot: int, bucket: int) -> str:
+        """Hash: MinHash bin entry -> story number, for the articles of one time slot."""
+        return f"{self._stories}:m:{slot}:{bucket}"
+
+    def story_members(self, slot: int, bucket: int) -> str:
+        """Hash: article key digest -> story number (a retried article finds its story)."""
+        return f"{self._stories}:a:{slot}:{bucket}"
+
+    @property
+    def story_counts_prefix(self) -> str:
+        """`<this><slot>:<bucket>` is a hash: story number -> its article count."""
+        return f"{self._stories}:s:"
+
+    def story_counts(self, slot: int, bucket: int) -> str:
+        return f"{self.story_counts_prefix}{slot}:{bucket}"
 
     # -- feeds -----------------------------------------------------------------------------
     def feed_state(self, feed_url: str) -> str:
