@@ -14,12 +14,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from worker.polling.backoff import next_poll_delay
-from worker.polling.feeds import parse_feed, to_feed_item
-
 from worker.errors import FetchError
 from worker.fetching import Fetcher
-from worker.queue.connection import Client
+from worker.polling.backoff import next_poll_delay
+from worker.polling.feeds import parse_feed, to_feed_item
+from worker.queue.connection import Client, read_hash, write_hash
 from worker.queue.keys import Keys, short_hash
 from worker.records import FeedItem
 
@@ -95,7 +94,7 @@ class FeedPoller:
         self._enqueue = client.register_script(_ENQUEUE_NEW)
 
     def state(self, feed_url: str) -> dict[str, str]:
-        return dict(self.client.hgetall(self.keys.feed_state(feed_url)))
+        return read_hash(self.client, self.keys.feed_state(feed_url))
 
     def poll(self, feed: FeedLike) -> PollOutcome:
         state = self.state(feed.url)
@@ -153,7 +152,7 @@ class FeedPoller:
         delay = self._delay(feed, 0)
         fields = {**updates, "status": "ok", "last_success": str(now), "consecutive_errors": "0"}
         fields["next_poll"] = str(now + delay)
-        self.client.hset(self.keys.feed_state(feed.url), mapping=fields)
+        write_hash(self.client, self.keys.feed_state(feed.url), fields)
         return PollOutcome(added, delay, status)
 
     def _record_error(
@@ -170,6 +169,6 @@ class FeedPoller:
             "consecutive_errors": str(errors),
             "next_poll": str(now + delay),
         }
-        self.client.hset(self.keys.feed_state(feed.url), mapping=fields)
+        write_hash(self.client, self.keys.feed_state(feed.url), fields)
         log.warning("feed_failed", error=error, consecutive_errors=errors, retry_in_s=round(delay))
         return PollOutcome(0, delay, "error", error)

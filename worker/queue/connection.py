@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -36,3 +38,15 @@ def resolve_redis(url: str | None, data_dir: Path) -> tuple[str, EmbeddedRedis |
         return url, None
     embedded = EmbeddedRedis(data_dir).start()
     return embedded.url, embedded
+
+
+# redis-py's annotations describe every mode at once (bytes or str replies, sync or async), so
+# these two helpers narrow them where wirewatch always uses decoded replies.
+def read_hash(client: Client, key: str) -> dict[str, str]:
+    reply: Any = client.hgetall(key)
+    return {str(field): str(value) for field, value in reply.items()}
+
+
+def write_hash(client: Client, key: str, fields: Mapping[str, str]) -> None:
+    mapping: Any = dict(fields)
+    client.hset(key, mapping=mapping)

@@ -12,6 +12,7 @@ import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import redis
 
@@ -90,7 +91,7 @@ class StreamConsumer:
         return f"{self.stream}:failures"
 
     def _read_from(self, start: str, count: int, block_ms: int | None) -> list[Entry]:
-        reply = self.client.xreadgroup(
+        reply: Any = self.client.xreadgroup(
             self.group, self.consumer, {self.stream: start}, count=count, block=block_ms
         )
         return [(eid, fields) for _, batch in reply or [] for eid, fields in batch if fields]
