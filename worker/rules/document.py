@@ -1,48 +1,94 @@
-"""What rules run against: a title and a body, each tokenised once and then looked up many times."""
+"""What rules run against: an article's fields, each tokenised once and then looked up many times.
+
+Text fields (title, body, author, each feed name or tag) are *sections*: word lists that phrases
+and proximity never cross. `site` and `lang` are sections too, so hits can point at them.
+Everything expensive is computed on first use: most rules only ask whether a word is present, and
+only matching rules need character offsets for their hits.
+"""
 
 from __future__ import annotations
 
 import html
+import unicodedata
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
+from itertools import chain
+from typing import NamedTuple
+from urllib.parse import urlsplit
 
-from worker.rules.text import Token, tokenize
+from worker.rules.text import Token, fold, raw_words, word_spans
 
-FIELDS: tuple[str, ...] = ("title", "body")
+FIELDS: tuple[str, ...] = ("title", "body")  # what an unqualified word is looked for in
 
 
-@dataclass(frozen=True)
 class FieldIndex:
-    """The tokens of one field and, for each folded word, where it occurs."""
+    """The words of one section and, on demand, their positions, offsets and exact spellings."""
 
-    text: str
-    tokens: tuple[Token, ...]
-    positions: dict[str, list[int]]  # folded word -> ascending token indices
-    starts: tuple[int, ...]
-    ends: tuple[int, ...]
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.raw: list[str] = raw_words(text)
+        # leaf -> its occurrences here (see worker.rules.occurrences); keyed by the leaf node
+        self.occurrence_cache: dict[object, list[tuple[int, int]]] = {}
+
+    @cached_property
+    def words(self) -> list[str]:
+        """Folded words, in order."""
+        return list(map(fold, self.raw))
+
+    @cached_property
+    def word_set(self) -> frozenset[str]:
+        return frozenset(map(fold, set(self.raw)))
+
+    @cached_property
+    def _positions(self) -> dict[str, list[int]]:
+        return {}
+
+    @cached_property
+    def sorted_words(self) -> list[str]:
+        """The distinct folded words, sorted: wildcards bisect it for their prefix."""
+        return sorted(self.word_set)
+
+    def positions(self, word: str) -> list[int]:
+        """Ascending indices of folded `word`; a scan per distinct word asked, kept."""
+        found = self._positions.get(word)
+        if found is None:
+            found = self._positions[word] = (
+                _indices(self.words, word) if word in self.word_set else []
+            )
+        return found
+
+    def written(self, index: int) -> str:
+        """Word `index` as written, NFC-normalised (what `=NATO` compares with)."""
+        return unicodedata.normalize("NFC", self.raw[index])
+
+    @cached_property
+    def spans(self) -> list[tuple[int, int]]:
+        return word_spans(self.text)
+
+    @cached_property
+    def starts(self) -> list[int]:
+        return [start for start, _ in self.spans]
+
+    @cached_property
+    def ends(self) -> list[int]:
+        return [end for _, end in self.spans]
+
+    @cached_property
+    def tokens(self) -> tuple[Token, ...]:
+        return tuple(Token(w, s, e) for w, (s, e) in zip(self.words, self.spans, strict=True))
 
     @classmethod
     def build(cls, text: str) -> FieldIndex:
-        tokens = tuple(tokenize(text))
-        positions: dict[str, list[int]] = {}
-        for index, token in enumerate(tokens):
-            positions.setdefault(token.word, []).append(index)
-        starts = tuple(token.start for token in tokens)
-        ends = tuple(token.end for token in tokens)
-        return cls(text, tokens, positions, starts, ends)
+        return cls(text)
 
     def find(self, words: Sequence[str]) -> int | None:
         """Index of the first token where `words` occur consecutively, or None."""
-        for first in self.positions.get(words[0], ()):
-            if self._words_at(first, words):
+        for first in self.positions(words[0]):
+            if self.words[first : first + len(words)] == list(words):
                 return first
         return None
-
-    def _words_at(self, first: int, words: Sequence[str]) -> bool:
-        if first + len(words) > len(self.tokens):
-            return False
-        return all(self.tokens[first + k].word == word for k, word in enumerate(words))
 
     def first_token_from(self, offset: int) -> int | None:
         """Start offset of the first token starting at or after `offset`."""
@@ -55,24 +101,48 @@ class FieldIndex:
         return self.ends[index] if index >= 0 else None
 
 
+def _indices(items: list[str], wanted: str) -> list[int]:
+    found: list[int] = []
+    index = -1
+    try:
+        while True:  # list.index scans in C, far faster than a Python loop over every word
+            index = items.index(wanted, index + 1)
+            found.append(index)
+    except ValueError:
+        return found
+
+
+class Section(NamedTuple):
+    field: str
+    rank: int  # hits sort by it: title, body, author, feed, site, lang
+    field_index: FieldIndex
+
+
 @dataclass(frozen=True)
 class Document:
     """An article as rules see it.
 
     HTML entities in the title are decoded here (`AT&amp;T` -> `AT&T`): feed titles are often
     escaped once too often, and a title is never legitimately about entity syntax. The body is
-    taken as given; extraction has already decoded it.
+    taken as given; extraction has already decoded it. `site` is the article's host name (a URL
+    is accepted and reduced to its host), `feed` the feed's name and tags, `lang` a language
+    code such as "en" or "pt-BR".
     """
 
     title: str
     body: str
-    _indexes: dict[str, FieldIndex] = field(
-        default_factory=dict, init=False, repr=False, compare=False
-    )
+    site: str = ""
+    feed: tuple[str, ...] = ()
+    author: str = ""
+    lang: str = ""
+    _cache: dict[str, object] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if "&" in self.title:
             object.__setattr__(self, "title", html.unescape(self.title))
+        object.__setattr__(self, "site", _host(self.site))
+        object.__setattr__(self, "lang", self.lang.strip().lower().replace("_", "-"))
+        object.__setattr__(self, "feed", tuple(self.feed))
 
     def text(self, name: str) -> str:
         """The text of field `name` ("title" or "body")."""
@@ -82,12 +152,50 @@ class Document:
         return text
 
     def index(self, name: str) -> FieldIndex:
-        """Tokens of field `name`, built on first use and kept for the document's life."""
-        cached = self._indexes.get(name)
-        if cached is None:
-            cached = self._indexes[name] = FieldIndex.build(self.text(name))
-        return cached
+        """Tokens of field `name` ("title" or "body"), built once for the document's life."""
+        self.text(name)
+        return self.sections()[FIELDS.index(name)].field_index
 
     def tokens(self, name: str) -> tuple[Token, ...]:
         """The folded word tokens of field `name`, with offsets into its original text."""
         return self.index(name).tokens
+
+    def sections(self) -> tuple[Section, ...]:
+        cached = self._cache.get("")
+        if cached is None:
+            texts = chain(
+                [("title", self.title), ("body", self.body), ("author", self.author)],
+                (("feed", name) for name in self.feed),
+                [("site", self.site), ("lang", self.lang)],
+            )
+            cached = self._cache[""] = tuple(
+                Section(name, rank, FieldIndex(text)) for rank, (name, text) in enumerate(texts)
+            )
+        assert isinstance(cached, tuple)
+        return cached
+
+    def scope(self, field: str) -> tuple[Section, ...]:
+        """The sections a leaf with `field` ("" for title and body) looks in."""
+        cached = self._cache.get(field)
+        if cached is None:
+            names = FIELDS if field == "" else (field,)
+            cached = self._cache[field] = tuple(s for s in self.sections() if s.field in names)
+        assert isinstance(cached, tuple)
+        return cached
+
+    def words_in(self, field: str) -> frozenset[str]:
+        """Every folded word of the sections of `field`."""
+        key = "words:" + field
+        cached = self._cache.get(key)
+        if cached is None:
+            sets = [section.field_index.word_set for section in self.scope(field)]
+            cached = self._cache[key] = sets[0] if len(sets) == 1 else frozenset().union(*sets)
+        assert isinstance(cached, frozenset)
+        return cached
+
+
+def _host(site: str) -> str:
+    site = site.strip().lower()
+    if "/" in site or ":" in site:
+        site = urlsplit(site if "//" in site else "//" + site).hostname or ""
+    return site.rstrip(".")

@@ -1,6 +1,11 @@
 """Evaluate a query tree against a Document, reporting where it matched.
 
-Each leaf is true when its words occur (consecutively, for a phrase) in the title or in the body.
+This is the plain reference evaluator: it walks the whole tree for one rule. The Matcher uses it
+only to explain rules that its compiled engine found true (and tests check the two agree).
+
+Each leaf is true when its words occur (consecutively, for a phrase) in the sections its field
+names (title and body by default). A NEAR's evidence is its closest-found pair per section, an
+atleast's the occurrences it counted, a site: or lang: condition's the document's value.
 Alongside each node's truth value travels its *evidence*: the spans of the leaves that make it
 have that value. A true leaf's evidence is its first occurrence in each field; NOT flips the
 value and keeps the evidence; a true AND or a false OR needs all its children, so it keeps all
@@ -14,15 +19,23 @@ from __future__ import annotations
 
 from typing import NamedTuple, assert_never
 
-from worker.rules.ast import And, Leaf, Node, Not, Or, Phrase, Term, leaf_words
-from worker.rules.document import FIELDS, Document
+from worker.rules.ast import And, AtLeast, Leaf, Meta, Near, Node, Not, Or, Phrase, Term
+from worker.rules.document import Document, Section
 from worker.rules.hits import Hit, make_hit
+from worker.rules.occurrences import (
+    Interval,
+    atleast_occurrences,
+    atleast_true,
+    meta_true,
+    near_pairs,
+    occurrences,
+)
 
 MAX_HITS = 10
 
 
 class Span(NamedTuple):
-    """Characters [start, end) of one field; sorts title first, then by position."""
+    """Characters [start, end) of one section; sorts title first, then by position."""
 
     field_rank: int
     start: int
@@ -59,6 +72,16 @@ def evaluate(node: Node, doc: Document) -> Outcome:
         return _combine(node.children, doc, decisive=False)
     if isinstance(node, Or):
         return _combine(node.children, doc, decisive=True)
+    return _special(node, doc)
+
+
+def _special(node: Near | AtLeast | Meta, doc: Document) -> Outcome:
+    if isinstance(node, Near):
+        return _near(node, doc)
+    if isinstance(node, AtLeast):
+        return _atleast(node, doc)
+    if isinstance(node, Meta):
+        return _meta(node, doc)
     assert_never(node)
 
 
@@ -85,17 +108,38 @@ def _combine(children: tuple[Node, ...], doc: Document, decisive: bool) -> Outco
 
 
 def _leaf(leaf: Leaf, doc: Document) -> Outcome:
-    words = leaf_words(leaf)
     spans: list[Span] = []
-    for rank, name in enumerate(FIELDS):
-        index = doc.index(name)
-        first = index.find(words)
-        if first is not None:
-            last = first + len(words) - 1
-            spans.append(Span(rank, index.tokens[first].start, index.tokens[last].end))
+    for section in doc.scope(leaf.field):
+        found = occurrences(leaf, section.field_index)
+        if found:
+            spans.append(_span(section, found[0]))
     return Outcome(bool(spans), tuple(spans))
 
 
+def _near(node: Near, doc: Document) -> Outcome:
+    spans = [_span(s, i) for s, left, right in near_pairs(node, doc) for i in (left, right)]
+    return Outcome(bool(spans), tuple(spans))
+
+
+def _atleast(node: AtLeast, doc: Document) -> Outcome:
+    if not atleast_true(node, doc):
+        return Outcome(False, ())
+    found = sorted(_span(section, interval) for section, interval in atleast_occurrences(node, doc))
+    return Outcome(True, tuple(found[:MAX_HITS]))
+
+
+def _meta(node: Meta, doc: Document) -> Outcome:
+    if not meta_true(node, doc):
+        return Outcome(False, ())
+    section = next(s for s in doc.sections() if s.field == node.field)
+    return Outcome(True, (Span(section.rank, 0, len(section.field_index.text)),))
+
+
+def _span(section: Section, interval: Interval) -> Span:
+    spans = section.field_index.spans
+    return Span(section.rank, spans[interval[0]][0], spans[interval[1]][1])
+
+
 def _hit(span: Span, doc: Document) -> Hit:
-    name = FIELDS[span.field_rank]
-    return make_hit(name, doc.index(name), span.start, span.end)
+    section = doc.sections()[span.field_rank]
+    return make_hit(section.field, section.field_index, span.start, span.end)

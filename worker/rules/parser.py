@@ -1,140 +1,62 @@
 """Watchlist query text -> syntax tree (`worker.rules.ast`).
 
-Grammar, by rising precedence (NOT binds tighter than AND, AND tighter than OR):
+Grammar, by rising precedence (NOT binds tighter than AND, AND tighter than OR, NEAR tightest):
 
     query   := or_expr END
     or_expr := and_expr ("OR" and_expr)*
     and_expr:= unary (["AND"] unary)*          adjacent operands are an implicit AND
-    unary   := ("NOT" | "-") unary | primary
-    primary := WORD | PHRASE | "(" or_expr ")"
+    unary   := ("NOT" | "-") unary | near
+    near    := primary [("NEAR/n" | "ONEAR/n") primary]
+    primary := FIELD primary | "=" (WORD | PHRASE) | WORD | PHRASE ["~n"]
+             | "(" or_expr ")" | "atleast(" NUMBER ("," leaf)+ ")"
 
-Only uppercase AND, OR, NOT are operators; `and`, `or`, `not` are ordinary words. Characters that
-later syntax will need (wildcards, proximity, fields, case-sensitivity, functions) are refused in
-bare words with "not supported yet", so no query changes meaning when that syntax arrives.
+Only uppercase AND, OR, NOT, NEAR/n, ONEAR/n are operators; `and`, `or`, `not` are ordinary words.
+A text field prefix (`title:`) applies to every leaf under it; `site:` and `lang:` take one value.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from enum import Enum
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
 
 from worker.errors import QueryError
-from worker.rules.ast import And, Node, Not, Or, Phrase, Term, blame_when_empty, true_when_empty
-from worker.rules.text import words
+from worker.rules.ast import (
+    META_FIELDS,
+    And,
+    AtLeast,
+    Leaf,
+    Near,
+    Node,
+    Not,
+    Or,
+    Phrase,
+    Term,
+    blame_when_empty,
+    true_when_empty,
+)
+from worker.rules.leaves import LeafError, meta_leaf, phrase_leaf, word_leaf
+from worker.rules.lexer import MAX_NUMBER, Kind, QueryToken, lex
 
-OPENING_QUOTES = '"“„'
-CLOSING_QUOTES = '"”“'
-_DELIMITERS = "()" + OPENING_QUOTES + CLOSING_QUOTES
-_KEYWORDS = ("AND", "OR", "NOT")
-_RESERVED = {
-    "*": "wildcards",
-    "?": "wildcards",
-    ":": "fields (title:, site:, ...)",
-    "~": "proximity",
-    "/": "proximity (NEAR/5)",
-    "=": "case-sensitive terms (=NATO)",
-}
 # Deep enough for any real query, shallow enough to stay far from Python's recursion limit.
 MAX_DEPTH = 100
-
-
-class Kind(Enum):
-    WORD = "word"
-    PHRASE = "phrase"
-    LPAREN = "("
-    RPAREN = ")"
-    AND = "AND"
-    OR = "OR"
-    NOT = "NOT"
-    MINUS = "-"
-    END = "end of query"
-
-
-@dataclass(frozen=True)
-class QueryToken:
-    """A lexical token of the query; `text` is the word or the phrase's inner text."""
-
-    kind: Kind
-    text: str
-    position: int
-
-
-_STARTS_OPERAND = frozenset({Kind.WORD, Kind.PHRASE, Kind.LPAREN, Kind.NOT, Kind.MINUS})
+MAX_COUNT = MAX_NUMBER
+LeafT = TypeVar("LeafT", bound=Node)
+_STARTS_OPERAND = (
+    Kind.WORD,
+    Kind.PHRASE,
+    Kind.LPAREN,
+    Kind.NOT,
+    Kind.MINUS,
+    Kind.FIELD,
+    Kind.EXACT,
+    Kind.FUNC,
+)
 
 
 def parse_query(query: str) -> Node:
-    """Parse a watchlist query. Raises QueryError with the exact character position of a fault."""
+    """Parse `query`; raises `worker.errors.QueryError` with the position of the fault."""
     return _Parser(query).parse()
-
-
-def lex(query: str) -> list[QueryToken]:
-    """Split query text into tokens that keep their positions; ends with an END token."""
-    tokens: list[QueryToken] = []
-    index = 0
-    while index < len(query):
-        char = query[index]
-        if char.isspace():
-            index += 1
-        elif char in "()":
-            tokens.append(QueryToken(Kind(char), char, index))
-            index += 1
-        elif char in OPENING_QUOTES:
-            index = _lex_phrase(query, index, tokens)
-        elif char in CLOSING_QUOTES:
-            raise QueryError("closing quote without an opening quote", query, index)
-        elif char == "-":
-            index = _lex_minus(query, index, tokens)
-        else:
-            index = _lex_word(query, index, tokens)
-    tokens.append(QueryToken(Kind.END, "", len(query)))
-    return tokens
-
-
-def _lex_phrase(query: str, start: int, tokens: list[QueryToken]) -> int:
-    end = _find_any(query, CLOSING_QUOTES, start + 1)
-    if end < 0:
-        raise QueryError("unterminated quote", query, start)
-    tokens.append(QueryToken(Kind.PHRASE, query[start + 1 : end], start))
-    return end + 1
-
-
-def _lex_minus(query: str, start: int, tokens: list[QueryToken]) -> int:
-    following = query[start + 1 : start + 2]
-    if not following or following.isspace() or following == ")":
-        raise QueryError("'-' must be directly followed by a term", query, start)
-    tokens.append(QueryToken(Kind.MINUS, "-", start))
-    return start + 1
-
-
-def _lex_word(query: str, start: int, tokens: list[QueryToken]) -> int:
-    end = start
-    while end < len(query) and not query[end].isspace() and query[end] not in _DELIMITERS:
-        end += 1
-    word = query[start:end]
-    if word in _KEYWORDS:
-        tokens.append(QueryToken(Kind(word), word, start))
-        return end
-    _refuse_reserved(query, start, end)
-    tokens.append(QueryToken(Kind.WORD, word, start))
-    return end
-
-
-def _refuse_reserved(query: str, start: int, end: int) -> None:
-    for offset in range(start, end):
-        feature = _RESERVED.get(query[offset])
-        if feature is not None:
-            message = f"'{query[offset]}' is reserved for {feature}, not supported yet"
-            raise QueryError(message, query, offset)
-    if query[end : end + 1] == "(":
-        message = "functions such as atleast(...) are not supported yet"
-        raise QueryError(message, query, start)
-
-
-def _find_any(text: str, chars: str, start: int) -> int:
-    for index in range(start, len(text)):
-        if text[index] in chars:
-            return index
-    return -1
 
 
 class _Parser:
@@ -145,14 +67,15 @@ class _Parser:
         self.tokens = lex(query)
         self.index = 0
         self.depth = 0
+        self.field = ""  # the text field prefix in force, pushed down into leaves
 
     def parse(self) -> Node:
         if self._peek().kind is Kind.END:
             raise self._error("empty query", 0)
         node = self._or_expr(None)
         leftover = self._peek()
-        if leftover.kind is not Kind.END:  # only a ")" can stop the descent early
-            raise self._error("unmatched ')'", leftover.position)
+        if leftover.kind is not Kind.END:  # a ")" or a "," can stop the descent early
+            raise self._error(f"unmatched '{leftover.text}'", leftover.position)
         if true_when_empty(node):
             raise self._error("a query needs at least one positive term", blame_when_empty(node))
         return node
@@ -181,69 +104,156 @@ class _Parser:
     def _unary(self, after: QueryToken | None) -> Node:
         upcoming = self._peek()
         if upcoming.kind not in (Kind.NOT, Kind.MINUS):
-            return self._primary(after)
+            return self._near(after)
         operator = self._advance()
-        self._enter(operator)
-        child = self._unary(operator)
-        self.depth -= 1
+        with self._nested(operator):
+            child = self._unary(operator)
         return Not(child, operator.position)
+
+    def _near(self, after: QueryToken | None) -> Node:
+        left = self._primary(after)
+        if self._peek().kind is not Kind.NEAR:
+            return left
+        operator = self._advance()
+        right = self._primary(operator)
+        for side in (left, right):
+            if not _proximity_operand(side):
+                message = f"{operator.text} takes a word, a phrase or an OR of them on each side"
+                raise self._error(message, operator.position)
+        if self._peek().kind is Kind.NEAR:
+            message = "NEAR cannot be chained: combine two NEARs with AND"
+            raise self._error(message, self._peek().position)
+        assert operator.number is not None
+        return Near(left, right, operator.number, operator.ordered, operator.position)
 
     def _primary(self, after: QueryToken | None) -> Node:
         upcoming = self._peek()
-        if upcoming.kind is Kind.WORD:
-            return self._word(self._advance())
-        if upcoming.kind is Kind.PHRASE:
-            return self._phrase(self._advance())
+        if upcoming.kind is Kind.FIELD:
+            return self._field(self._advance())
+        if upcoming.kind in (Kind.WORD, Kind.PHRASE, Kind.EXACT):
+            return self._leaf()
         if upcoming.kind is Kind.LPAREN:
             return self._group(self._advance())
+        if upcoming.kind is Kind.FUNC:
+            return self._atleast(self._advance())
         raise self._missing_operand(upcoming, after)
+
+    def _field(self, token: QueryToken) -> Node:
+        if token.text in META_FIELDS:
+            value = self._advance()
+            if value.kind not in (Kind.WORD, Kind.PHRASE):
+                raise self._error(
+                    f"{token.text}: takes one value, as in site:bbc.co.uk", value.position
+                )
+            return self._leaf_or_error(
+                lambda: meta_leaf(token.text, value.text, token.position), value
+            )
+        if self.field:
+            raise self._error(f"'{token.text}:' inside '{self.field}:'", token.position)
+        self.field = token.text
+        try:
+            return self._primary(QueryToken(Kind.FIELD, token.text + ":", token.position))
+        finally:
+            self.field = ""
+
+    def _leaf(self) -> Leaf:
+        exact = self._peek().kind is Kind.EXACT
+        marker = self._advance() if exact else None
+        token = self._advance()
+        if token.kind is Kind.WORD:
+            return self._leaf_or_error(
+                lambda: word_leaf(token.text, token.position, self.field, exact), token
+            )
+        if token.kind is Kind.PHRASE:
+            return self._leaf_or_error(
+                lambda: phrase_leaf(
+                    token.text, token.position, self.field, exact, True, token.number
+                ),
+                token,
+            )
+        assert marker is not None
+        raise self._error(
+            "'=' must be directly followed by a word or phrase (=NATO)", marker.position
+        )
+
+    def _leaf_or_error(self, build: Callable[[], LeafT], token: QueryToken) -> LeafT:
+        try:
+            return build()
+        except LeafError as error:
+            raise self._error(error.message, token.position + error.offset) from error
 
     def _group(self, opening: QueryToken) -> Node:
         if self._peek().kind is Kind.RPAREN:
             raise self._error("empty parentheses", opening.position)
-        self._enter(opening)
-        inner = self._or_expr(opening)
-        self.depth -= 1
+        with self._nested(opening):
+            inner = self._or_expr(opening)
         if self._peek().kind is not Kind.RPAREN:
             raise self._error("unclosed '('", opening.position)
         self._advance()
         return inner
 
-    def _word(self, token: QueryToken) -> Node:
-        found = words(token.text)
-        if not found:
-            raise self._error(f"'{token.text}' has no letters or digits to match", token.position)
-        if len(found) == 1:
-            return Term(found[0], token.text, token.position)
-        return Phrase(found, token.text, token.position)
-
-    def _phrase(self, token: QueryToken) -> Node:
-        found = words(token.text)
-        if not found:
-            raise self._error("empty phrase", token.position)
-        return Phrase(found, token.text, token.position)
+    def _atleast(self, function: QueryToken) -> AtLeast:
+        self._advance()  # the "(" the lexer put right after the name
+        count = self._advance()
+        if count.kind is not Kind.WORD or not count.text.isdecimal() or int(count.text) < 1:
+            raise self._error("atleast needs a count first, as in atleast(3, NATO)", count.position)
+        children: list[Leaf] = []
+        while self._peek().kind is Kind.COMMA:
+            self._advance()
+            child = self._primary(function)
+            if not isinstance(child, Term | Phrase) or _sloppy(child):
+                raise self._error(
+                    "atleast counts words or phrases only", child_position(child, count)
+                )
+            children.append(child)
+        if not children or self._peek().kind is not Kind.RPAREN:
+            raise self._error(
+                "atleast needs a ',' and a word or phrase, then ')'", self._peek().position
+            )
+        self._advance()
+        return AtLeast(min(int(count.text), MAX_COUNT), tuple(children), function.position)
 
     def _missing_operand(self, found: QueryToken, after: QueryToken | None) -> QueryError:
-        if found.kind in (Kind.AND, Kind.OR):
+        if found.kind in (Kind.AND, Kind.OR, Kind.NEAR):
             return self._error(f"{found.text} needs a term before it", found.position)
         if after is not None and after.kind is Kind.LPAREN:
             return self._error("unclosed '('", after.position)
+        if after is not None and after.kind is Kind.FUNC:
+            return self._error("atleast needs a word or phrase after ','", found.position)
         if after is not None:
             return self._error(f"{after.text} needs a term after it", after.position)
-        return self._error("unmatched ')'", found.position)
+        return self._error(f"unmatched '{found.text}'", found.position)
 
-    def _enter(self, token: QueryToken) -> None:
+    @contextmanager
+    def _nested(self, token: QueryToken) -> Iterator[None]:
         self.depth += 1
         if self.depth > MAX_DEPTH:
             raise self._error(f"query nested deeper than {MAX_DEPTH} levels", token.position)
+        yield
+        self.depth -= 1
 
     def _peek(self) -> QueryToken:
         return self.tokens[self.index]
 
     def _advance(self) -> QueryToken:
         token = self.tokens[self.index]
-        self.index += 1
+        if token.kind is not Kind.END:
+            self.index += 1
         return token
 
     def _error(self, message: str, position: int) -> QueryError:
         return QueryError(message, self.query, position)
+
+
+def _sloppy(node: Node) -> bool:
+    return isinstance(node, Phrase) and node.slop is not None
+
+
+def _proximity_operand(node: Node) -> bool:
+    if isinstance(node, Or):
+        return all(_proximity_operand(child) for child in node.children)
+    return isinstance(node, Term | Phrase) and not _sloppy(node)
+
+
+def child_position(node: Node, fallback: QueryToken) -> int:
+    return getattr(node, "position", fallback.position)

@@ -1,0 +1,162 @@
+"""Where leaves occur in a document, as token intervals: the primitives that both the reference
+evaluator (`evaluate.py`, which also explains) and the compiled engine (`compiled.py`) use.
+
+An interval is (first, last) token index, inclusive. Results are cached per section and leaf, so
+evaluating a rule for its truth and again for its hits does the work once.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from bisect import bisect_left, bisect_right
+from collections import Counter
+from collections.abc import Iterator
+
+from worker.rules.ast import AtLeast, Leaf, Meta, Near, Phrase, Term, near_side
+from worker.rules.document import FIELDS, Document, FieldIndex, Section
+from worker.rules.leaves import lang_matches, site_matches, wildcard_regex
+
+Interval = tuple[int, int]
+TEXT_SECTIONS = ("title", "body", "author", "feed")
+
+
+def in_scope(leaf: Leaf, section: Section) -> bool:
+    return section.field == leaf.field if leaf.field else section.field in FIELDS
+
+
+def occurrences(leaf: Leaf, index: FieldIndex) -> list[Interval]:
+    """Every occurrence of `leaf` in one section, by ascending first token."""
+    cache = index.occurrence_cache
+    found = cache.get(leaf)
+    if found is None:
+        found = cache[leaf] = _find(leaf, index)
+    return found
+
+
+def _find(leaf: Leaf, index: FieldIndex) -> list[Interval]:
+    if isinstance(leaf, Term):
+        return [(i, i) for i in _term_positions(leaf, index)]
+    if leaf.slop is not None:
+        return _sloppy(leaf, index, len(leaf.words) + leaf.slop)
+    return _phrase(leaf, index)
+
+
+def _term_positions(term: Term, index: FieldIndex) -> list[int]:
+    found = _wildcard(term.word, index) if term.is_wildcard else index.positions(term.word)
+    if term.exact:
+        return [i for i in found if index.written(i) == term.exact]
+    return found
+
+
+def _wildcard(pattern: str, index: FieldIndex) -> list[int]:
+    """Positions of the words matching `pattern`: only words sharing its literal prefix are
+    tried, found by bisection in the section's sorted vocabulary."""
+    prefix = re.split("[*?]", pattern, maxsplit=1)[0]
+    vocabulary = index.sorted_words
+    low = bisect_left(vocabulary, prefix)
+    high = bisect_right(vocabulary, prefix + "\U0010ffff", low)
+    regex = _regex(pattern)
+    words = [word for word in vocabulary[low:high] if regex.fullmatch(word)]
+    return sorted(position for word in words for position in index.positions(word))
+
+
+@functools.lru_cache(maxsize=4096)
+def _regex(pattern: str) -> re.Pattern[str]:
+    return wildcard_regex(pattern)
+
+
+def _phrase(phrase: Phrase, index: FieldIndex) -> list[Interval]:
+    size, wanted, words = len(phrase.words), list(phrase.words), index.words
+    found = [(i, i + size - 1) for i in index.positions(wanted[0]) if words[i : i + size] == wanted]
+    if phrase.exact:
+        written = list(phrase.exact)
+        found = [(i, j) for i, j in found if list(map(index.written, range(i, j + 1))) == written]
+    return found
+
+
+def _sloppy(phrase: Phrase, index: FieldIndex, width: int) -> list[Interval]:
+    """Windows of at most `width` words holding every word of the phrase (repeats counted),
+    the shortest ending at each word; found by sliding a window over the words' positions."""
+    need = Counter(phrase.words)
+    events = sorted((i, word) for word in need for i in index.positions(word))
+    have: Counter[str] = Counter()
+    satisfied, left, windows = 0, 0, []
+    for position, word in events:
+        have[word] += 1
+        satisfied += have[word] == need[word]
+        while satisfied == len(need):
+            first, first_word = events[left]
+            if have[first_word] > need[first_word]:
+                have[first_word] -= 1
+                left += 1
+                continue
+            if position - first + 1 <= width:
+                windows.append((first, position))
+            break
+    return windows
+
+
+def leaf_found(leaf: Leaf, doc: Document) -> bool:
+    return any(occurrences(leaf, section.field_index) for section in doc.scope(leaf.field))
+
+
+def meta_true(meta: Meta, doc: Document) -> bool:
+    value = doc.site if meta.field == "site" else doc.lang
+    test = site_matches if meta.field == "site" else lang_matches
+    return bool(value) and test(meta.value, value)
+
+
+def near_pairs(near: Near, doc: Document) -> Iterator[tuple[Section, Interval, Interval]]:
+    """Per text section, the first (left, right) pair of occurrences close enough."""
+    lefts, rights = near_side(near.left), near_side(near.right)
+    for section in doc.sections():
+        if section.field not in TEXT_SECTIONS:
+            continue
+        left = _merged(lefts, section)
+        right = _merged(rights, section) if left else []
+        pair = _close_pair(left, right, near.distance, near.ordered) if right else None
+        if pair is not None:
+            yield section, pair[0], pair[1]
+
+
+def _merged(leaves: tuple[Leaf, ...], section: Section) -> list[Interval]:
+    found = [occurrences(leaf, section.field_index) for leaf in leaves if in_scope(leaf, section)]
+    return found[0] if len(found) == 1 else sorted(i for part in found for i in part)
+
+
+def _close_pair(
+    lefts: list[Interval], rights: list[Interval], distance: int, ordered: bool
+) -> tuple[Interval, Interval] | None:
+    starts = [first for first, _ in rights]
+    longest = max(last - first for first, last in rights)
+    for left in lefts:
+        after = bisect_left(starts, left[1] + 1)  # the nearest right occurrence after `left`
+        if after < len(rights) and starts[after] - left[1] - 1 <= distance:
+            return left, rights[after]
+        if ordered:
+            continue
+        before = bisect_left(starts, left[0]) - 1
+        while before >= 0 and left[0] - starts[before] - longest - 1 <= distance:
+            gap = left[0] - rights[before][1] - 1
+            if 0 <= gap <= distance:
+                return left, rights[before]
+            before -= 1
+    return None
+
+
+def atleast_occurrences(node: AtLeast, doc: Document) -> Iterator[tuple[Section, Interval]]:
+    for leaf in node.children:
+        for section in doc.scope(leaf.field):
+            for interval in occurrences(leaf, section.field_index):
+                yield section, interval
+
+
+def atleast_true(node: AtLeast, doc: Document) -> bool:
+    total = 0
+    for leaf in node.children:
+        for section in doc.scope(leaf.field):
+            total += len(occurrences(leaf, section.field_index))
+            if total >= node.count:
+                return True
+    return False
