@@ -131,16 +131,25 @@ def check_query(query: str) -> str:
 
 
 class WebhookConfig(_Section):
-    """An endpoint that receives alerts, signed with `secret` (Standard Webhooks)."""
+    """An endpoint that receives alerts, signed with `secret` (Standard Webhooks).
+
+    `format: slack` or `format: discord` posts a chat message to an incoming-webhook URL instead
+    (those URLs carry their own token, so no secret is needed). `digest: 10m` batches the alerts
+    and sends one request per interval carrying all of them.
+    """
 
     id: Slug
     url: HttpUrl
-    secret: SecretStr
+    secret: SecretStr | None = None
+    format: Annotated[Literal["standard", "slack", "discord"], BeforeValidator(_lower)] = "standard"
+    digest: Annotated[Duration, _at_least(10.0, "10s")] | None = None
 
     @field_validator("secret")
     @classmethod
-    def _standard_form(cls, secret: SecretStr) -> SecretStr:
+    def _standard_form(cls, secret: SecretStr | None) -> SecretStr | None:
         # Messages here must never quote the value: it is a secret.
+        if secret is None:
+            return None
         text = secret.get_secret_value()
         if not text.startswith(_SECRET_PREFIX):
             raise ValueError("secret must look like whsec_<base64> (Standard Webhooks form)")
@@ -153,6 +162,12 @@ class WebhookConfig(_Section):
             raise ValueError(f"secret decodes to {len(raw)} bytes; it must be {low} to {high}")
         return secret
 
+    @model_validator(mode="after")
+    def _standard_needs_secret(self) -> WebhookConfig:
+        if self.format == "standard" and self.secret is None:
+            raise ValueError("a standard webhook needs a secret (whsec_<base64>)")
+        return self
+
 
 class DeliveryConfig(_Section):
     """How alerts are delivered to webhooks: retry delays after each failed attempt."""
@@ -162,6 +177,13 @@ class DeliveryConfig(_Section):
     )
     timeout: Duration = 10.0
     jitter: Fraction = 0.1
+    # Requests in flight per endpoint: a slow endpoint uses its own slots, never another's.
+    concurrency: Annotated[int, Field(ge=1, le=64)] = 4
+    # After this many consecutive failures an endpoint's circuit opens: no requests until a probe
+    # after the cooldown (which doubles while probes fail, up to breaker_max_cooldown).
+    breaker_threshold: Annotated[int, Field(ge=1)] = 5
+    breaker_cooldown: Duration = 30.0
+    breaker_max_cooldown: Duration = 1800.0
 
 
 class FetchConfig(_Section):
@@ -189,6 +211,10 @@ class WorkerConfig(_Section):
     concurrency: Annotated[int, Field(ge=1, le=64)] = 4
     dedupe_window: Duration = 7 * 86400.0
     batch: Annotated[int, Field(ge=1)] = 16
+    # An item whose worker died is taken over by another after this idle time (XAUTOCLAIM).
+    claim_idle: Duration = 300.0
+    # An item failing this many times goes to the dead-letter stream; the others flow on.
+    max_attempts: Annotated[int, Field(ge=1)] = 5
 
 
 class LogConfig(_Section):
