@@ -152,7 +152,10 @@ def plan_assign(
     bins = bin_entries(fp, config.index_buckets)
     script_keys = [keys.story_sequence]
     script_keys += [keys.story_members(slot, member_bucket) for slot in slots]
-    script_keys += [keys.story_bins(slot, bucket) for slot in slots for bucket, _ in bins]
+    buckets = [str(bucket) for bucket, _ in bins]
+    for slot in slots:
+        prefix = keys.story_bins_of_slot(slot)
+        script_keys += [prefix + bucket for bucket in buckets]
     args: list[str | bytes | int] = [member_field, len(slots), len(bins)]
     args += [config.min_agreeing_bins, slot_ttl_ms(now, config), keys.story_counts_prefix, small]
     args += [str(slot) for slot in slots]

@@ -3,7 +3,8 @@
 Keys are grouped under hash tags so that a stream and the helper keys its Lua scripts touch share
 one Redis Cluster slot: `{<prefix>:items}` for the items stream, the seen-entry index and the
 exact-dedupe keys; `{<prefix>:alerts}` for the alerts stream, the alert ids, pending deliveries and
-the dead-letter stream; `{<prefix>:feeds}` for per-feed state; `{<prefix>:stories}` for the
+the dead-letter stream; `{<prefix>:feeds}` for per-feed state and leases; `{<prefix>:hosts}` for
+per-host politeness (requests in flight, next allowed start); `{<prefix>:stories}` for the
 near-duplicate story index (the one Lua script run per article touches only these).
 """
 
@@ -63,9 +64,25 @@ class Keys:
         return f"{self._alerts}:emitted:{alert_id}"
 
     @property
-    def deliveries_due(self) -> str:
-        """Sorted set of delivery ids scored by the unix time their next attempt is due."""
-        return f"{self._alerts}:due"
+    def endpoints_known(self) -> str:
+        """Set of every endpoint id that ever had a delivery (finds those removed from config)."""
+        return f"{self._alerts}:endpoints"
+
+    def endpoint_due(self, endpoint_id: str) -> str:
+        """Sorted set of an endpoint's delivery ids scored by when each is next due."""
+        return f"{self._alerts}:due:{endpoint_id}"
+
+    def endpoint_state(self, endpoint_id: str) -> str:
+        """Hash: circuit breaker, disabled flag and last outcome of one endpoint."""
+        return f"{self._alerts}:endpoint:{endpoint_id}"
+
+    def endpoint_probe(self, endpoint_id: str) -> str:
+        """Held by the one notifier sending a half-open circuit's probe request."""
+        return f"{self._alerts}:probe:{endpoint_id}"
+
+    def digest_buffer(self, endpoint_id: str) -> str:
+        """List of alert envelopes waiting for a digest endpoint's next send."""
+        return f"{self._alerts}:digest:{endpoint_id}"
 
     @property
     def deliveries(self) -> str:
@@ -89,7 +106,11 @@ class Keys:
 
     def story_bins(self, slot: int, bucket: int) -> str:
         """Hash: MinHash bin entry -> story number, for the articles of one time slot."""
-        return f"{self._stories}:m:{slot}:{bucket}"
+        return f"{self.story_bins_of_slot(slot)}{bucket}"
+
+    def story_bins_of_slot(self, slot: int) -> str:
+        """`<this><bucket>` is `story_bins(slot, bucket)` (one prefix, 128 names built fast)."""
+        return f"{self._stories}:m:{slot}:"
 
     def story_members(self, slot: int, bucket: int) -> str:
         """Hash: article key digest -> story number (a retried article finds its story)."""
@@ -109,3 +130,12 @@ class Keys:
 
     def feed_lease(self, feed_url: str) -> str:
         return f"{{{self.prefix}:feeds}}:lease:{short_hash(feed_url)}"
+
+    # -- hosts: politeness shared by every scheduler and worker (worker/polling/politeness.py) --
+    def host_slots(self, host: str) -> str:
+        """Sorted set: token of each request in flight to `host`, scored by its lease expiry."""
+        return f"{{{self.prefix}:hosts}}:slots:{host}"
+
+    def host_next(self, host: str) -> str:
+        """Unix ms before which no request may start to `host` (minimum spacing)."""
+        return f"{{{self.prefix}:hosts}}:next:{host}"
