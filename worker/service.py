@@ -22,8 +22,8 @@ from worker.observability.logging import get_logger
 from worker.pipeline.emit import AlertEmitter
 from worker.pipeline.process import ItemProcessor, WatchlistInfo
 from worker.pipeline.runner import WorkerLoop
-from worker.polling.poller import FeedPoller, PollPolicy
-from worker.polling.scheduler import FeedScheduler
+from worker.polling.poller import FeedPoller
+from worker.polling.setup import build_poller, build_scheduler, host_gate, poll_feeds_once
 from worker.queue.connection import Client, open_client
 from worker.queue.keys import ALERTS_GROUP, ITEMS_GROUP, Keys
 from worker.queue.streams import StreamConsumer
@@ -85,9 +85,7 @@ class Runtime:
 
     # -- roles -------------------------------------------------------------------------------
     def poller(self) -> FeedPoller:
-        s = self.settings.scheduler
-        policy = PollPolicy(s.jitter, s.max_backoff, s.seen_retention)
-        return FeedPoller(self.client, self.keys, self.fetcher(), policy, self.log, time.time)
+        return build_poller(self.settings, self.client, self.keys, self.fetcher(), self.log)
 
     def worker_loop(self, matcher: Matcher | None = None) -> WorkerLoop:
         s = self.settings
@@ -125,7 +123,7 @@ class Runtime:
 
 # -- long-running roles ----------------------------------------------------------------------
 def run_scheduler(rt: Runtime, stop: threading.Event) -> None:
-    FeedScheduler(rt.poller(), rt.settings.feeds, rt.log, time.time).run_until(stop)
+    build_scheduler(rt.settings, rt.poller(), rt.log).run_until(stop)
 
 
 def run_worker(rt: Runtime, stop: threading.Event) -> None:
@@ -154,14 +152,9 @@ def take_alerts(notifier: Notifier, consumer: StreamConsumer, block_ms: int | No
 
 # -- burst mode ------------------------------------------------------------------------------
 def poll_all(rt: Runtime) -> Mapping[str, int]:
-    poller = rt.poller()
-    counts = {"feeds": 0, "new_items": 0, "failed_feeds": 0}
-    for feed in rt.settings.feeds:
-        outcome = poller.poll(feed)
-        counts["feeds"] += 1
-        counts["new_items"] += outcome.new_items
-        counts["failed_feeds"] += outcome.status == "error"
-    return counts
+    gate = host_gate(rt.settings, rt.client, rt.keys)
+    concurrency = rt.settings.scheduler.concurrency
+    return poll_feeds_once(rt.poller(), rt.settings.feeds, gate, concurrency)
 
 
 def deliver_until_settled(notifier: Notifier, consumer: StreamConsumer) -> None:

@@ -197,12 +197,49 @@ class FetchConfig(_Section):
     user_agent: str = "wirewatch/0.1 (+https://github.com/wirewatch/wirewatch)"
 
 
+def _duration_or_zero(value: Any) -> float:
+    """A duration where 0 means "none" (e.g. no spacing between requests to a host)."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and value == 0:
+        return 0.0
+    if isinstance(value, str) and value.strip().rstrip("msh").strip() in ("0", "0.0"):
+        return 0.0
+    return parse_duration(value)
+
+
+DurationOrZero = Annotated[float, BeforeValidator(_duration_or_zero)]
+
+
+class HostPolitenessConfig(_Section):
+    """Limits for one host (and its subdomains) that replace the scheduler's defaults."""
+
+    max_concurrent: Annotated[int, Field(ge=1, le=256)] = 2
+    min_spacing: DurationOrZero = 1.0
+
+
 class SchedulerConfig(_Section):
-    """Polling: jitter spreads polls out, backoff caps the delay for failing feeds."""
+    """Polling: adaptive intervals between bounds, jitter, capped backoff for failing feeds
+    (never disabled), per-host politeness shared by every scheduler, feed health."""
 
     jitter: Fraction = 0.1
     max_backoff: Duration = 6 * 3600.0
     seen_retention: Duration = 90 * 86400.0
+    concurrency: Annotated[int, Field(ge=1, le=256)] = 16  # polls in flight in one process
+    adaptive: bool = True  # follow each feed's publishing rhythm between the bounds below
+    min_interval: Annotated[Duration, _at_least(1.0, "1s")] = 300.0
+    max_interval: Duration = 4 * 3600.0
+    host_max_concurrent: Annotated[int, Field(ge=1, le=256)] = 2
+    host_min_spacing: DurationOrZero = 1.0
+    hosts: dict[str, HostPolitenessConfig] = Field(default_factory=dict)
+    stale_factor: Annotated[float, Field(ge=1.0)] = 10.0  # silent this many usual gaps: stale
+    stale_minimum: Duration = 2 * 86400.0
+    unhealthy_after: Duration | None = None  # failing this long: a feed.unhealthy webhook
+    unhealthy_notify: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _bounds_in_order(self) -> SchedulerConfig:
+        if self.min_interval > self.max_interval:
+            raise ValueError("min_interval must not be longer than max_interval")
+        return self
 
 
 class WorkerConfig(_Section):

@@ -24,6 +24,7 @@ from urllib.parse import urljoin
 import feedparser
 
 from worker.errors import FetchError
+from worker.polling.intervals import sy_update_seconds
 from worker.records import FeedItem
 
 JSON_FEED_VERSION_PREFIX = "https://jsonfeed.org/version/"
@@ -54,6 +55,7 @@ class ParsedFeed:
     entries: list[ParsedEntry] = field(default_factory=list)
     bozo_message: str | None = None  # why the XML was not well-formed, when entries came anyway
     ttl_s: float | None = None  # the feed's own refresh hint (RSS <ttl>), in seconds
+    update_s: float | None = None  # sy:updatePeriod / sy:updateFrequency, in seconds
 
 
 def entry_identity(guid: str, link: str, title: str, content: str) -> str:
@@ -165,6 +167,9 @@ def _from_feedparser(result: Any) -> ParsedFeed:
         entries=[_entry_from_feedparser(e) for e in result.entries],
         bozo_message=str(bozo) if bozo is not None else None,
         ttl_s=_ttl_seconds(result.feed.get("ttl")),
+        update_s=sy_update_seconds(
+            result.feed.get("sy_updateperiod"), result.feed.get("sy_updatefrequency")
+        ),
     )
 
 

@@ -1,23 +1,35 @@
 """Polling one feed: conditional GET, parse, queue the entries never seen before, keep state.
 
-Per-feed state (validators, body hash, last success, last error, consecutive errors, next poll)
-lives in a Redis hash so that it survives restarts and is shared by every scheduler process.
-Entry identities live in one sorted set scored by when each was last seen: an entry is queued the
-first time only, and forgotten only after it has been absent from its feed for the retention time.
+Per-feed state (validators, body hash, last success, last error, consecutive errors, next poll,
+publishing rhythm, hints) lives in a Redis hash so that it survives restarts and is shared by
+every scheduler process. Entry identities live in one sorted set scored by when each was last
+seen: an entry is queued the first time only, and forgotten only after it has been absent from
+its feed for the retention time. The timing decisions are the pure functions of intervals.py.
 """
 
 from __future__ import annotations
 
 import hashlib
 import random
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from worker.errors import FetchError
-from worker.fetching import Fetcher
-from worker.polling.backoff import next_poll_delay
-from worker.polling.feeds import parse_feed, to_feed_item
+from worker.fetching import Fetcher, HttpStatusFetchError
+from worker.polling.backoff import retry_after_seconds
+from worker.polling.feeds import ParsedFeed, parse_feed, to_feed_item
+from worker.polling.health import HealthPolicy, UnhealthyAlerts, unhealthy_due, unhealthy_event
+from worker.polling.intervals import (
+    RETRY_AFTER_STATUSES,
+    IntervalBounds,
+    error_delay,
+    hint_seconds,
+    iso_to_epoch,
+    publishing_rhythm,
+    success_delay,
+)
 from worker.queue.connection import Client, read_hash, write_hash
 from worker.queue.keys import Keys, short_hash
 from worker.records import FeedItem
@@ -53,6 +65,20 @@ class PollPolicy:
     jitter: float
     max_backoff_s: float
     seen_retention_s: float
+    min_interval_s: float = 300.0
+    max_interval_s: float = 4 * 3600.0
+    adaptive: bool = True
+    health: HealthPolicy = field(default_factory=HealthPolicy)
+
+    def bounds(self, feed: FeedLike) -> IntervalBounds:
+        return IntervalBounds(
+            configured_s=feed.interval,
+            min_s=self.min_interval_s,
+            max_s=self.max_interval_s,
+            max_backoff_s=self.max_backoff_s,
+            jitter=self.jitter,
+            adaptive=self.adaptive,
+        )
 
 
 @dataclass(frozen=True)
@@ -71,8 +97,36 @@ def feed_name(feed: FeedLike) -> str:
     return feed.name or feed.url
 
 
-def validators(headers: dict[str, str]) -> dict[str, str]:
+def validators(headers: Mapping[str, str]) -> dict[str, str]:
     return {"etag": headers.get("etag", ""), "last_modified": headers.get("last-modified", "")}
+
+
+def state_float(state: Mapping[str, str], name: str) -> float | None:
+    try:
+        return float(state[name]) if state.get(name) else None
+    except ValueError:
+        return None
+
+
+def parsed_facts(parsed: ParsedFeed) -> dict[str, str]:
+    """What a parsed body tells about timing, kept so unchanged polls still honour it."""
+    published = [iso_to_epoch(e.published_at) for e in parsed.entries]
+    dates = [p for p in published if p is not None]
+    rhythm = publishing_rhythm(dates)
+    hints = [h for h in (parsed.ttl_s, parsed.update_s) if h]
+    facts = {"feed_hint_s": str(max(hints)) if hints else ""}
+    if rhythm is not None:
+        facts["rhythm_s"] = str(rhythm)
+    if dates:
+        facts["newest_entry_at"] = str(max(dates))
+    return facts
+
+
+@dataclass
+class _Success:
+    headers: Mapping[str, str]
+    updates: dict[str, str]
+    added: int = 0
 
 
 class FeedPoller:
@@ -84,6 +138,9 @@ class FeedPoller:
         policy: PollPolicy,
         log: Any,
         clock: Callable[[], float],
+        *,
+        rand: Callable[[], float] = random.random,
+        alerts: UnhealthyAlerts | None = None,
     ) -> None:
         self.client = client
         self.keys = keys
@@ -91,22 +148,26 @@ class FeedPoller:
         self.policy = policy
         self.log = log
         self.clock = clock
+        self.rand = rand
+        self.alerts = alerts
         self._enqueue = client.register_script(_ENQUEUE_NEW)
 
     def state(self, feed_url: str) -> dict[str, str]:
         return read_hash(self.client, self.keys.feed_state(feed_url))
 
-    def poll(self, feed: FeedLike) -> PollOutcome:
-        state = self.state(feed.url)
+    def poll(self, feed: FeedLike, state: Mapping[str, str] | None = None) -> PollOutcome:
+        """Poll `feed` once; `state` is its stored state when the caller already read it."""
+        current = dict(state) if state is not None else self.state(feed.url)
         log = self.log.bind(feed=feed_name(feed))
         try:
-            outcome = self._fetch_and_queue(feed, state)
+            success = self._fetch_and_queue(feed, current)
         except FetchError as exc:
-            return self._record_error(feed, state, exc, log)
+            return self._record_error(feed, current, exc, log)
+        outcome = self._record_success(feed, current, success)
         log.info("feed_polled", status=outcome.status, new_items=outcome.new_items)
         return outcome
 
-    def _fetch_and_queue(self, feed: FeedLike, state: dict[str, str]) -> PollOutcome:
+    def _fetch_and_queue(self, feed: FeedLike, state: Mapping[str, str]) -> _Success:
         result = self.fetcher.fetch(
             feed.url,
             trusted=True,
@@ -114,19 +175,19 @@ class FeedPoller:
             last_modified=state.get("last_modified") or None,
         )
         if result.not_modified:
-            return self._record_success(feed, {}, 0, "unchanged")
+            return _Success(result.headers, {})
         body_hash = hashlib.sha256(result.body).hexdigest()
         if body_hash == state.get("body_hash"):
-            return self._record_success(feed, validators(result.headers), 0, "unchanged")
+            return _Success(result.headers, validators(result.headers))
         content_type = result.headers.get("content-type")
         parsed = parse_feed(result.body, url=result.url, content_type=content_type)
         name = feed_name(feed)
         items = [to_feed_item(e, feed.url, name, list(feed.tags)) for e in parsed.entries]
         added = self.enqueue(items)
-        updates = {**validators(result.headers), "body_hash": body_hash}
+        updates = {**validators(result.headers), "body_hash": body_hash, **parsed_facts(parsed)}
         if added:
             updates["last_new_item"] = str(self.clock())
-        return self._record_success(feed, updates, added, "new_items" if added else "unchanged")
+        return _Success(result.headers, updates, added)
 
     def enqueue(self, items: Sequence[FeedItem]) -> int:
         """Queue the items whose identity was never seen; atomic with marking them seen."""
@@ -136,39 +197,59 @@ class FeedPoller:
             args += [seen_member(item), item.to_json()]
         return int(self._enqueue(keys=[self.keys.seen_entries, self.keys.items_stream], args=args))
 
-    def _delay(self, feed: FeedLike, errors: int) -> float:
-        return next_poll_delay(
-            feed.interval,
-            errors,
-            max_backoff_s=self.policy.max_backoff_s,
-            jitter=self.policy.jitter,
-            rand=random.random(),
-        )
-
     def _record_success(
-        self, feed: FeedLike, updates: dict[str, str], added: int, status: str
+        self, feed: FeedLike, state: Mapping[str, str], success: _Success
     ) -> PollOutcome:
         now = self.clock()
-        delay = self._delay(feed, 0)
-        fields = {**updates, "status": "ok", "last_success": str(now), "consecutive_errors": "0"}
-        fields["next_poll"] = str(now + delay)
+        merged = {**state, **success.updates}
+        feed_hint = state_float(merged, "feed_hint_s")
+        hint = hint_seconds(success.headers, [feed_hint], now)
+        rhythm = state_float(merged, "rhythm_s")
+        delay = success_delay(rhythm, hint, self.policy.bounds(feed), self.rand())
+        fields = {
+            **success.updates,
+            "status": "ok",
+            "last_success": str(now),
+            "consecutive_errors": "0",
+            "failing_since": "",
+            "next_poll": str(now + delay),
+        }
         write_hash(self.client, self.keys.feed_state(feed.url), fields)
-        return PollOutcome(added, delay, status)
+        status = "new_items" if success.added else "unchanged"
+        return PollOutcome(success.added, delay, status)
 
     def _record_error(
-        self, feed: FeedLike, state: dict[str, str], exc: FetchError, log: Any
+        self, feed: FeedLike, state: Mapping[str, str], exc: FetchError, log: Any
     ) -> PollOutcome:
         now = self.clock()
         errors = int(state.get("consecutive_errors") or 0) + 1
-        delay = self._delay(feed, errors)
+        wait = _retry_after(exc, now)
+        rhythm = state_float(state, "rhythm_s")
+        delay = error_delay(rhythm, errors, wait, self.policy.bounds(feed), self.rand())
         error = f"{exc.reason}: {exc}"
         fields = {
             "status": "error",
             "last_error": error,
             "last_error_at": str(now),
             "consecutive_errors": str(errors),
+            "failing_since": state.get("failing_since") or str(now),
             "next_poll": str(now + delay),
         }
         write_hash(self.client, self.keys.feed_state(feed.url), fields)
         log.warning("feed_failed", error=error, consecutive_errors=errors, retry_in_s=round(delay))
+        self._maybe_alert(feed, {**state, **fields}, now, log)
         return PollOutcome(0, delay, "error", error)
+
+    def _maybe_alert(self, feed: FeedLike, state: Mapping[str, str], now: float, log: Any) -> None:
+        if self.alerts is None or not unhealthy_due(state, now, self.policy.health):
+            return
+        event = unhealthy_event(feed.url, feed_name(feed), state, now)
+        if self.alerts.emit(event, now):
+            log.warning("feed_unhealthy", alert_id=event["alert_id"], since=event["failing_since"])
+
+
+def _retry_after(exc: FetchError, now: float) -> float | None:
+    """The Retry-After a 429 or 503 asked for; other statuses' headers are not about load."""
+    if not isinstance(exc, HttpStatusFetchError) or exc.status not in RETRY_AFTER_STATUSES:
+        return None
+    return retry_after_seconds(exc.retry_after, datetime.fromtimestamp(now, UTC))
