@@ -28,7 +28,9 @@ def test_a_stream_and_its_helper_keys_share_one_cluster_slot() -> None:
         keys.alerts_stream,
         keys.alert_marker("x"),
         keys.deliveries,
-        keys.deliveries_due,
+        keys.endpoint_due("hook"),
+        keys.endpoint_state("hook"),
+        keys.digest_buffer("hook"),
         keys.deliveries_dead,
     }
     assert len({key_slot(k.encode()) for k in items}) == 1

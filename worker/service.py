@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from worker.alerts.breaker import BreakerPolicy
 from worker.alerts.delivery import DeliveryPolicy, Endpoint, Notifier
 from worker.config import Settings
 from worker.dedupe.exact import ExactDedupe
@@ -55,7 +56,22 @@ def watchlist_table(settings: Settings) -> dict[str, WatchlistInfo]:
 
 
 def endpoints(settings: Settings) -> dict[str, Endpoint]:
-    return {w.id: Endpoint(w.id, w.url, w.secret.get_secret_value()) for w in settings.webhooks}
+    return {
+        w.id: Endpoint(
+            w.id,
+            w.url,
+            w.secret.get_secret_value() if w.secret else None,
+            w.format,
+            w.digest,
+        )
+        for w in settings.webhooks
+    }
+
+
+def delivery_policy(settings: Settings) -> DeliveryPolicy:
+    d = settings.delivery
+    breaker = BreakerPolicy(d.breaker_threshold, d.breaker_cooldown, d.breaker_max_cooldown)
+    return DeliveryPolicy(tuple(d.retry_schedule), d.timeout, d.jitter, d.concurrency, breaker)
 
 
 @dataclass
@@ -105,8 +121,7 @@ class Runtime:
         return WorkerLoop(consumer, processor, s.worker.concurrency, s.worker.batch, self.log)
 
     def notifier(self) -> Notifier:
-        d = self.settings.delivery
-        policy = DeliveryPolicy(tuple(d.retry_schedule), d.timeout, d.jitter)
+        policy = delivery_policy(self.settings)
         notifier = Notifier(self.client, self.keys, endpoints(self.settings), policy, self.log)
         self._closers.append(notifier)
         return notifier
@@ -137,9 +152,10 @@ def run_notifier(rt: Runtime, stop: threading.Event) -> None:
     rt.log.info("notifier_started", endpoints=len(rt.settings.webhooks))
     while not stop.is_set():
         took = take_alerts(notifier, consumer, block_ms=200)
-        sent = notifier.deliver_due()
-        if not took and not sent:
+        notifier.flush_digests()
+        if not took and not notifier.dispatch():
             stop.wait(_NOTIFIER_IDLE_S)
+    notifier.wait_idle(rt.settings.delivery.timeout + 5)  # let requests in flight finish
     rt.log.info("notifier_stopped")
 
 
@@ -162,8 +178,10 @@ def deliver_until_settled(notifier: Notifier, consumer: StreamConsumer) -> None:
     consumer.rewind_pending()
     while take_alerts(notifier, consumer, block_ms=None):
         pass
+    notifier.flush_digests(force=True)  # the run ends now: do not hold digests back
     while True:
-        notifier.deliver_due()
+        notifier.dispatch()
+        notifier.wait_idle()
         due = notifier.next_due_at()
         if due is None or due - time.time() > ONCE_RETRY_HORIZON_S:
             return
@@ -175,6 +193,6 @@ def run_once(rt: Runtime) -> dict[str, int]:
     summary["items_processed"] = rt.worker_loop().run_until_drained()
     notifier = rt.notifier()
     deliver_until_settled(notifier, rt.alerts_consumer())
-    summary["deliveries_pending"] = int(rt.client.zcard(rt.keys.deliveries_due))
+    summary["deliveries_pending"] = int(rt.client.hlen(rt.keys.deliveries))
     summary["deliveries_dead"] = int(rt.client.xlen(rt.keys.deliveries_dead))
     return summary

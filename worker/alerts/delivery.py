@@ -1,56 +1,45 @@
-"""The notifier: turns alerts into per-endpoint deliveries and sends the ones that are due.
+"""The notifier: takes alerts off the stream and delivers them to every endpoint they name.
 
-State lives in Redis under the `{alerts}` hash tag: a hash of delivery records and a sorted set of
-delivery ids scored by when each is next due. Taking an alert off the stream and creating its
-deliveries is one atomic script that also acks the alert, so an alert is never half-taken. A
-claimed delivery is leased (pushed into the future) before it is sent, so several notifiers never
-send the same delivery at once, and one that dies mid-send is retried once its lease runs out.
+Each endpoint has its own small pool of sending threads and its own due set, so a slow or dead
+endpoint only ever uses its own slots and never delays another's deliveries. Failures are retried
+on the configured schedule (Retry-After honoured), a circuit breaker stops hammering an endpoint
+that keeps failing, 410 Gone disables an endpoint, and exhausted deliveries are dead-lettered.
 """
 
 from __future__ import annotations
 
 import json
 import random
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 
-from worker.alerts.retry import is_delivered, retry_delay
+from worker.alerts.breaker import BreakerPolicy, Circuit
+from worker.alerts.formats import render
+from worker.alerts.retry import Outcome, classify, retry_delay
 from worker.alerts.signing import signed_headers
+from worker.alerts.store import DeliveryRecord, DeliveryStore, Target
 from worker.queue.connection import Client
-from worker.queue.keys import Keys
+from worker.queue.keys import Keys, short_hash
 from worker.queue.streams import Entry
 
-_INTAKE = """
-for i = 3, #ARGV, 2 do
-  if redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1]) == 1 then
-    redis.call('ZADD', KEYS[2], ARGV[1], ARGV[i])
-  end
-end
-return redis.call('XACK', KEYS[3], ARGV[2], KEYS[4])
-"""
-
-_CLAIM = """
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
-local out = {}
-for _, id in ipairs(ids) do
-  redis.call('ZADD', KEYS[1], ARGV[3], id)
-  table.insert(out, id)
-  table.insert(out, redis.call('HGET', KEYS[2], id) or '')
-end
-return out
-"""
+USER_AGENT = "wirewatch-webhooks/0.1"
+_DIGEST_MAX = 500
 
 
 @dataclass(frozen=True)
 class Endpoint:
     id: str
     url: str
-    secret: str
+    secret: str | None = None
+    format: str = "standard"
+    digest_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -58,34 +47,22 @@ class DeliveryPolicy:
     retry_schedule: tuple[float, ...]
     timeout_s: float
     jitter: float
+    concurrency: int = 4
+    breaker: BreakerPolicy = field(default_factory=lambda: BreakerPolicy(5, 30.0, 1800.0))
 
     @property
     def lease_s(self) -> float:
         return 2 * self.timeout_s + 30
 
 
-@dataclass(frozen=True)
-class Outcome:
-    delivered: bool
-    error: str = ""
-
-
-def delivery_records(entry: Entry, now: float) -> list[tuple[str, str]]:
-    """(delivery id, JSON record) for each endpoint an alert entry names."""
-    fields = entry[1]
-    alert = json.loads(fields["alert"])
-    records = []
-    for endpoint_id in json.loads(fields.get("notify", "[]")):
-        record = {
-            "alert_id": alert["alert_id"],
-            "endpoint": endpoint_id,
-            "body": fields["body"],
-            "attempts": 0,
-            "created_at": now,
-            "last_error": "",
-        }
-        records.append((f"{alert['alert_id']}:{endpoint_id}", json.dumps(record)))
-    return records
+def request_headers(endpoint: Endpoint, msg_id: str, timestamp: int, body: str) -> dict[str, str]:
+    """Signed per Standard Webhooks when the endpoint has a secret; a fresh timestamp each try."""
+    if endpoint.secret:
+        headers = signed_headers(endpoint.secret, msg_id, timestamp, body)
+    else:
+        headers = {"content-type": "application/json"}
+    headers["user-agent"] = USER_AGENT
+    return headers
 
 
 class Notifier:
@@ -98,111 +75,237 @@ class Notifier:
         log: Any,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.client = client
-        self.keys = keys
+        self.store = DeliveryStore(client, keys)
         self.endpoints = endpoints
         self.policy = policy
         self.log = log
         self.clock = clock
-        self._intake = client.register_script(_INTAKE)
-        self._claim = client.register_script(_CLAIM)
         self._http = httpx.Client(timeout=policy.timeout_s, follow_redirects=False)
-        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="deliver")
+        self._pools = {
+            eid: ThreadPoolExecutor(policy.concurrency, thread_name_prefix=f"send-{eid}")
+            for eid in endpoints
+        }
+        self._in_flight = dict.fromkeys(endpoints, 0)
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True)
+        for pool in self._pools.values():
+            pool.shutdown(wait=True)
         self._http.close()
 
     # -- intake ------------------------------------------------------------------------------
     def take(self, entry: Entry, group: str) -> None:
-        """Log the alert, create its deliveries and ack it, atomically."""
-        self._log_alert(entry[1])
-        args: list[Any] = [self.clock(), group]
-        for delivery_id, record in delivery_records(entry, self.clock()):
-            args += [delivery_id, record]
-        keys = [self.keys.deliveries, self.keys.deliveries_due, self.keys.alerts_stream, entry[0]]
-        self._intake(keys=keys, args=args)
+        """Log the alert, queue it for each endpoint it names, and ack it: one atomic step."""
+        fields = entry[1]
+        envelope = json.loads(fields["body"])
+        self._log_event(envelope, fields)
+        targets = [
+            self._target(eid, envelope, fields["body"])
+            for eid in json.loads(fields.get("notify", "[]"))
+        ]
+        msg_id = envelope["data"].get("alert_id") or "ev_" + short_hash(fields["body"])
+        self.store.take(entry[0], group, msg_id, targets, self.clock())
 
-    def _log_alert(self, fields: Mapping[str, str]) -> None:
-        alert = json.loads(fields["alert"])
-        self.log.info(
-            "alert",
-            watchlist=alert["watchlist"]["id"],
-            alert_id=alert["alert_id"],
-            title=alert["article"]["title"],
-            url=alert["article"]["url"],
-            matches=[f"{m['field']}: {m['text']}" for m in alert["matches"]],
-            notify=json.loads(fields.get("notify", "[]")),
-        )
+    def _target(self, endpoint_id: str, envelope: dict[str, Any], body: str) -> Target:
+        endpoint = self.endpoints.get(endpoint_id)
+        if endpoint is not None and endpoint.digest_s:
+            return Target(endpoint_id, True, body)
+        fmt = endpoint.format if endpoint else "standard"
+        rendered = body if fmt == "standard" else render(fmt, [envelope], self._now())
+        return Target(endpoint_id, False, rendered)
 
-    # -- sending -----------------------------------------------------------------------------
-    def deliver_due(self, limit: int = 64) -> int:
-        """Send every due delivery (up to `limit`), in parallel across endpoints; return count."""
-        now = self.clock()
-        keys = [self.keys.deliveries_due, self.keys.deliveries]
-        reply = self._claim(keys=keys, args=[now, limit, now + self.policy.lease_s])
-        claimed = [(reply[i], reply[i + 1]) for i in range(0, len(reply), 2)]
-        list(self._pool.map(lambda pair: self._deliver_one(*pair), claimed))
+    def _log_event(self, envelope: dict[str, Any], fields: Mapping[str, str]) -> None:
+        data = envelope.get("data", {})
+        context: dict[str, Any] = {"notify": json.loads(fields.get("notify", "[]"))}
+        if envelope.get("type") == "alert.created":
+            context |= {
+                "watchlist": data["watchlist"]["id"],
+                "alert_id": data["alert_id"],
+                "title": data["article"]["title"],
+                "url": data["article"]["url"],
+                "story": data.get("story", {}).get("id"),
+                "matches": [f"{m['field']}: {m['text']}" for m in data.get("matches", [])],
+            }
+            self.log.info("alert", **context)
+            return
+        self.log.info(str(envelope.get("type", "event")), **context, data=data)
+
+    # -- dispatch ----------------------------------------------------------------------------
+    def dispatch(self) -> int:
+        """Start sending every due delivery that its endpoint has room for; return how many."""
+        started = sum(self._dispatch_endpoint(eid) for eid in self.endpoints)
+        self._dead_letter_unknown()
+        return started
+
+    def _dispatch_endpoint(self, endpoint_id: str) -> int:
+        state = self.store.state(endpoint_id)
+        if state.get("disabled"):
+            return self._dead_letter_all(endpoint_id, f"endpoint disabled: {state['disabled']}")
+        room = self._room(endpoint_id)
+        if room <= 0:
+            return 0
+        claimed = self.store.claim(endpoint_id, self.clock(), room, self.policy.lease_s)
+        with self._lock:
+            self._in_flight[endpoint_id] += len(claimed)
+        for ident, raw in claimed:
+            self._pools[endpoint_id].submit(self._send_guarded, endpoint_id, ident, raw)
+        if not claimed and room == 1 and self._circuit(endpoint_id) is Circuit.HALF_OPEN:
+            self.store.release_probe(endpoint_id)  # nothing to probe with yet
         return len(claimed)
 
-    def next_due_at(self) -> float | None:
-        first = self.client.zrange(self.keys.deliveries_due, 0, 0, withscores=True)
-        return float(first[0][1]) if first else None
+    def _circuit(self, endpoint_id: str) -> Circuit:
+        return self.store.breaker(endpoint_id).circuit(self.clock(), self.policy.breaker)
 
-    def _deliver_one(self, delivery_id: str, raw: str) -> None:
-        if not raw:
-            self.client.zrem(self.keys.deliveries_due, delivery_id)  # record already settled
-            return
-        record = json.loads(raw)
-        endpoint = self.endpoints.get(record["endpoint"])
-        log = self.log.bind(endpoint=record["endpoint"], alert_id=record["alert_id"])
-        if endpoint is None:
-            self._dead_letter(delivery_id, record, "endpoint no longer configured", log)
-            return
-        outcome = self._post(endpoint, record)
-        record["attempts"] += 1
-        if outcome.delivered:
-            self._settle(delivery_id)
-            log.info("delivered", attempts=record["attempts"])
-            return
-        record["last_error"] = outcome.error
-        self._reschedule(delivery_id, record, log)
+    def _room(self, endpoint_id: str) -> int:
+        circuit = self._circuit(endpoint_id)
+        with self._lock:
+            free = self.policy.concurrency - self._in_flight[endpoint_id]
+            busy = self._in_flight[endpoint_id] > 0
+        if circuit is Circuit.CLOSED:
+            return free
+        if circuit is Circuit.HALF_OPEN and not busy:
+            return 1 if self.store.take_probe(endpoint_id, self.policy.lease_s) else 0
+        return 0
 
-    def _post(self, endpoint: Endpoint, record: Mapping[str, Any]) -> Outcome:
-        body: str = record["body"]
-        headers = signed_headers(endpoint.secret, record["alert_id"], int(self.clock()), body)
-        headers["user-agent"] = "wirewatch-webhooks/0.1"
+    def _dead_letter_all(self, endpoint_id: str, reason: str) -> int:
+        claimed = self.store.claim(endpoint_id, float("inf"), 100, self.policy.lease_s)
+        for ident, raw in claimed:
+            self.store.dead_letter(endpoint_id, ident, raw, reason)
+        if claimed:
+            self.log.error(
+                "deliveries_dead_lettered", endpoint=endpoint_id, count=len(claimed), reason=reason
+            )
+        return 0
+
+    def _dead_letter_unknown(self) -> None:
+        for endpoint_id in self.store.known_endpoints() - set(self.endpoints):
+            self._dead_letter_all(endpoint_id, "endpoint no longer configured")
+
+    # -- sending -----------------------------------------------------------------------------
+    def _send_guarded(self, endpoint_id: str, ident: str, raw: str) -> None:
         try:
-            response = self._http.post(endpoint.url, content=body.encode(), headers=headers)
+            self._send(self.endpoints[endpoint_id], ident, raw)
+        except Exception as exc:  # a bug or a Redis blip must not kill the sending thread
+            self.log.exception("delivery_crashed", endpoint=endpoint_id, error=str(exc))
+        finally:
+            with self._lock:
+                self._in_flight[endpoint_id] -= 1
+                self._idle.notify_all()
+
+    def _send(self, endpoint: Endpoint, ident: str, raw: str) -> None:
+        if not raw:
+            self.store.settle(endpoint.id, ident)  # the record was settled by another notifier
+            return
+        record = DeliveryRecord.from_json(raw)
+        log = self.log.bind(endpoint=endpoint.id, delivery=ident)
+        outcome = self._post(endpoint, record)
+        record.attempts += 1
+        self._record_outcome(endpoint.id, outcome)
+        if outcome.delivered:
+            self.store.settle(endpoint.id, ident)
+            log.info("delivered", attempts=record.attempts)
+        elif outcome.gone:
+            self.store.disable(endpoint.id, outcome.error)
+            self.store.dead_letter(endpoint.id, ident, record.to_json(), outcome.error)
+            log.error("endpoint_disabled", reason=outcome.error)
+        else:
+            record.last_error = outcome.error
+            self._retry_or_dead_letter(ident, record, outcome, log)
+
+    def _post(self, endpoint: Endpoint, record: DeliveryRecord) -> Outcome:
+        headers = request_headers(endpoint, record.msg_id, int(self.clock()), record.body)
+        try:
+            response = self._http.post(endpoint.url, content=record.body.encode(), headers=headers)
         except httpx.HTTPError as exc:
             return Outcome(False, f"{type(exc).__name__}: {exc}")
-        if is_delivered(response.status_code):
-            return Outcome(True)
-        return Outcome(False, f"HTTP {response.status_code}")
+        return classify(response.status_code, response.headers, self._now())
 
-    def _reschedule(self, delivery_id: str, record: dict[str, Any], log: Any) -> None:
-        schedule: Sequence[float] = self.policy.retry_schedule
-        delay = retry_delay(schedule, record["attempts"], self.policy.jitter, random.random())
-        if delay is None:
-            self._dead_letter(delivery_id, record, record["last_error"], log)
+    def _record_outcome(self, endpoint_id: str, outcome: Outcome) -> None:
+        breaker = self.store.breaker(endpoint_id)
+        now = self.clock()
+        if outcome.delivered:
+            self.store.save_outcome(
+                endpoint_id, breaker.after_success(), {"last_success_at": str(now)}
+            )
+            self.store.release_probe(endpoint_id)
             return
-        pipe = self.client.pipeline(transaction=True)
-        pipe.hset(self.keys.deliveries, delivery_id, json.dumps(record))
-        pipe.zadd(self.keys.deliveries_due, {delivery_id: self.clock() + delay})
-        pipe.execute()
-        log.warning("delivery_failed", error=record["last_error"], retry_in_s=round(delay, 1))
+        after = breaker.after_failure(now, self.policy.breaker)
+        fields = {"last_error": outcome.error, "last_error_at": str(now)}
+        self.store.save_outcome(endpoint_id, after, fields)
+        self.store.release_probe(endpoint_id)
+        if (
+            after.circuit(now, self.policy.breaker) is Circuit.OPEN
+            and after.failures == self.policy.breaker.threshold
+        ):
+            self.log.warning("circuit_opened", endpoint=endpoint_id, cooldown_s=after.cooldown_s)
 
-    def _settle(self, delivery_id: str) -> None:
-        pipe = self.client.pipeline(transaction=True)
-        pipe.hdel(self.keys.deliveries, delivery_id)
-        pipe.zrem(self.keys.deliveries_due, delivery_id)
-        pipe.execute()
+    def _retry_or_dead_letter(
+        self, ident: str, record: DeliveryRecord, outcome: Outcome, log: Any
+    ) -> None:
+        schedule: Sequence[float] = self.policy.retry_schedule
+        delay = retry_delay(
+            schedule, record.attempts, self.policy.jitter, random.random(), outcome.retry_after_s
+        )
+        if delay is None:
+            self.store.dead_letter(record.endpoint, ident, record.to_json(), record.last_error)
+            log.error("delivery_dead_lettered", reason=record.last_error, attempts=record.attempts)
+            return
+        self.store.reschedule(ident, record, self.clock() + delay)
+        log.warning("delivery_failed", error=record.last_error, retry_in_s=round(delay, 1))
 
-    def _dead_letter(self, delivery_id: str, record: dict[str, Any], reason: str, log: Any) -> None:
-        dead = {"delivery_id": delivery_id, "reason": reason, "record": json.dumps(record)}
-        pipe = self.client.pipeline(transaction=True)
-        pipe.xadd(self.keys.deliveries_dead, dead)  # type: ignore[arg-type]
-        pipe.hdel(self.keys.deliveries, delivery_id)
-        pipe.zrem(self.keys.deliveries_due, delivery_id)
-        pipe.execute()
-        log.error("delivery_dead_lettered", reason=reason, attempts=record["attempts"])
+    # -- digests -----------------------------------------------------------------------------
+    def flush_digests(self, force: bool = False) -> int:
+        """Seal each digest endpoint's buffer into one delivery when its interval has passed."""
+        return sum(self._flush_digest(e, force) for e in self.endpoints.values() if e.digest_s)
+
+    def _flush_digest(self, endpoint: Endpoint, force: bool) -> int:
+        assert endpoint.digest_s is not None
+        now = self.clock()
+        last = float(self.store.state(endpoint.id).get("last_digest_at") or 0)
+        if not force and now - last < endpoint.digest_s:
+            return 0
+        taken = self.store.buffered(endpoint.id, _DIGEST_MAX)
+        if not taken:
+            return 0
+        envelopes = [json.loads(t) for t in taken]
+        msg_id = "dg_" + short_hash(
+            endpoint.id + "".join(e["data"].get("alert_id", "") for e in envelopes)
+        )
+        body = render(endpoint.format, envelopes, self._now())
+        record = DeliveryRecord(
+            endpoint.id,
+            msg_id,
+            body,
+            now,
+            alerts=[e["data"].get("alert_id", "") for e in envelopes],
+        )
+        if self.store.seal_digest(endpoint.id, taken, record, now):
+            self.store.save_outcome(
+                endpoint.id, self.store.breaker(endpoint.id), {"last_digest_at": str(now)}
+            )
+            return 1
+        return 0
+
+    # -- waiting -----------------------------------------------------------------------------
+    def wait_idle(self, timeout_s: float | None = None) -> bool:
+        """Block until no request is in flight (burst mode); False if the timeout passed."""
+        with self._idle:
+            return self._idle.wait_for(lambda: not any(self._in_flight.values()), timeout_s)
+
+    def next_due_at(self) -> float | None:
+        """When the earliest waiting delivery may be sent (its due time, or its circuit's probe)."""
+        times = [t for eid in self.endpoints if (t := self._endpoint_next(eid)) is not None]
+        return min(times, default=None)
+
+    def _endpoint_next(self, endpoint_id: str) -> float | None:
+        due = self.store.first_due(endpoint_id)
+        if due is None:
+            return None
+        breaker = self.store.breaker(endpoint_id)
+        if breaker.circuit(self.clock(), self.policy.breaker) is Circuit.OPEN:
+            return max(due, breaker.open_until)
+        return due
+
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock(), UTC)

@@ -1,15 +1,29 @@
-"""When to try a delivery again: pure, with the randomness passed in.
+"""What a webhook response means, and when to try again: pure, with randomness passed in.
 
 `schedule` lists the waits before each retry: [5s, 5m] means try now, again after ~5 s, once more
 after ~5 min, then dead-letter. Jitter spreads retries (±jitter of the wait) so that many alerts
-failing together do not retry in lockstep.
+failing together do not retry in lockstep. A Retry-After from a 429 or 503 is a floor.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from worker.polling.backoff import retry_after_seconds
 
 SUCCESS_MIN, SUCCESS_MAX = 200, 299
+GONE = 410
+_RETRY_AFTER_STATUSES = (429, 503)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    delivered: bool
+    error: str = ""
+    retry_after_s: float | None = None
+    gone: bool = False
 
 
 def is_delivered(status: int) -> bool:
@@ -17,11 +31,27 @@ def is_delivered(status: int) -> bool:
     return SUCCESS_MIN <= status <= SUCCESS_MAX
 
 
+def classify(status: int, headers: Mapping[str, str], now: datetime) -> Outcome:
+    if is_delivered(status):
+        return Outcome(True)
+    if status == GONE:
+        return Outcome(False, "HTTP 410 Gone: endpoint disabled", gone=True)
+    retry_after = None
+    if status in _RETRY_AFTER_STATUSES:
+        retry_after = retry_after_seconds(headers.get("retry-after"), now)
+    return Outcome(False, f"HTTP {status}", retry_after)
+
+
 def retry_delay(
-    schedule: Sequence[float], attempts_made: int, jitter: float, rand: float
+    schedule: Sequence[float],
+    attempts_made: int,
+    jitter: float,
+    rand: float,
+    retry_after_s: float | None = None,
 ) -> float | None:
     """Seconds until the next try after `attempts_made` failed tries, or None when exhausted."""
     if attempts_made < 1 or attempts_made > len(schedule):
         return None
     base = schedule[attempts_made - 1]
-    return max(0.0, base * (1.0 + jitter * (2.0 * rand - 1.0)))
+    delay = max(0.0, base * (1.0 + jitter * (2.0 * rand - 1.0)))
+    return max(delay, retry_after_s or 0.0)
