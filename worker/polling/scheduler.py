@@ -29,7 +29,8 @@ from worker.polling.politeness import HostGate, HostSlot
 from worker.polling.poller import FeedLike, FeedPoller, PollOutcome, feed_name
 
 _START_SPREAD_S = 10.0  # spread the first polls so start-up is not a burst on every host
-_DUE_TOLERANCE_S = 1.0  # timers fire a little early or late; within this, a feed is due
+_DUE_TOLERANCE_S = 0.0  # a timer firing early just waits: any slack here lets a second
+# process poll again right after the first (when the interval is short)
 _LEASED_RECHECK_S = 5.0  # another process is polling it: look again soon for its new time
 
 _CLAIM = """
