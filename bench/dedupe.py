@@ -247,7 +247,9 @@ def fill(client: redis.Redis, keys: Keys, count: int, end: float) -> tuple[Finge
     """`count` synthetic articles evenly over the window before `end`, written as the assign
     script would write them but batched per hash (the script one by one would take ~10 min).
     Returns the last article's fingerprint, story number and story size, to check the layout."""
-    rng, recent, counts, start = random.Random(7), [], {}, end - CONFIG.window
+    rng, start = random.Random(7), end - CONFIG.window
+    recent: list[tuple[Fingerprint, int]] = []
+    counts: dict[int, int] = {}
     batch: dict[str, dict[bytes | str, int]] = {}
     for i in range(count):
         now = start + CONFIG.window * i / count
@@ -299,7 +301,8 @@ def index_figures(url: str, count: int) -> dict[str, float]:
 
 def assign_latencies(client: redis.Redis, keys: Keys, now: float) -> list[float]:
     """Single lookup-and-insert round trips (fingerprints precomputed) on the filled index."""
-    index, rng, recent = StoryIndex(client, keys, CONFIG), random.Random(11), []
+    index, rng = StoryIndex(client, keys, CONFIG), random.Random(11)
+    recent: list[tuple[Fingerprint, int]] = []
     prints = [synthetic(rng, recent, 0)[0] for _ in range(3000)]
     index.assign_fingerprint("warm-up", prints[0], now)
     times = []
@@ -315,7 +318,7 @@ def report(rows: dict[str, dict[str, float]], figures: dict[str, float]) -> None
     print(f"baseline: SimHash-64, Hamming <= {SIMHASH_K}")
     print(f"{'kind':<34}{'pairs':>8}{'MinHash':>10}{'SimHash':>10}")
     for name, row in rows.items():
-        n = row.get("positives", row.get("negatives"))
+        n = row.get("positives", row.get("negatives", 1.0))
         label = "recall" if "positives" in row else "false +"
         ours, base = row["minhash_hits"], row["simhash_hits"]
         if label == "recall":
@@ -340,7 +343,8 @@ def main() -> None:
         slots_per_window=options.slots_per_window, index_buckets=options.index_buckets
     )
     bodies = load_bodies()
-    rows, figures = {}, {"slots_per_window": CONFIG.slots_per_window}
+    rows: dict[str, dict[str, float]] = {}
+    figures: dict[str, float] = {"slots_per_window": CONFIG.slots_per_window}
     figures["index_buckets"] = CONFIG.index_buckets
     if not options.skip_quality:
         rows = quality(bodies)
