@@ -33,7 +33,7 @@ class Term:
 
     @property
     def is_wildcard(self) -> bool:
-        return any(char in self.word for char in WILDCARDS)
+        return "*" in self.word or "?" in self.word
 
 
 @dataclass(frozen=True)

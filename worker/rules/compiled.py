@@ -13,7 +13,13 @@ from typing import assert_never
 
 from worker.rules.ast import And, AtLeast, Leaf, Meta, Near, Node, Not, Or, Phrase, Term
 from worker.rules.document import Document
-from worker.rules.occurrences import atleast_true, leaf_found, meta_true, near_pairs
+from worker.rules.occurrences import (
+    atleast_true,
+    leaf_found,
+    meta_true,
+    near_pairs,
+    wildcard_found,
+)
 
 Check = Callable[[Document], bool]
 
@@ -37,7 +43,9 @@ def compile_check(node: Node) -> Check:
 
 
 def _leaf(leaf: Leaf) -> Check:
-    if isinstance(leaf, Term) and not leaf.exact and not leaf.is_wildcard:
+    if isinstance(leaf, Term) and not leaf.exact:
+        if leaf.is_wildcard:
+            return partial(wildcard_found, leaf)
         word, field = leaf.word, leaf.field
         return lambda doc: word in doc.words_in(field)
     return partial(leaf_found, leaf)

@@ -18,9 +18,10 @@ from itertools import chain
 from typing import NamedTuple
 from urllib.parse import urlsplit
 
-from worker.rules.text import Token, fold, raw_words, word_spans
+from worker.rules.text import Token, folded_words, raw_words, word_spans
 
 FIELDS: tuple[str, ...] = ("title", "body")  # what an unqualified word is looked for in
+_NONE: list[int] = []  # shared, never mutated
 
 
 class FieldIndex:
@@ -28,22 +29,25 @@ class FieldIndex:
 
     def __init__(self, text: str) -> None:
         self.text = text
-        self.raw: list[str] = raw_words(text)
+        self.words: list[str] = folded_words(text)
         # leaf -> its occurrences here (see worker.rules.occurrences); keyed by the leaf node
         self.occurrence_cache: dict[object, list[tuple[int, int]]] = {}
 
     @cached_property
-    def words(self) -> list[str]:
-        """Folded words, in order."""
-        return list(map(fold, self.raw))
+    def raw(self) -> list[str]:
+        """The words as written, in order."""
+        return raw_words(self.text)
 
     @cached_property
     def word_set(self) -> frozenset[str]:
-        return frozenset(map(fold, set(self.raw)))
+        return frozenset(self.words)
 
     @cached_property
     def _positions(self) -> dict[str, list[int]]:
-        return {}
+        positions: dict[str, list[int]] = {}
+        for index, word in enumerate(self.words):
+            positions.setdefault(word, []).append(index)
+        return positions
 
     @cached_property
     def sorted_words(self) -> list[str]:
@@ -51,13 +55,8 @@ class FieldIndex:
         return sorted(self.word_set)
 
     def positions(self, word: str) -> list[int]:
-        """Ascending indices of folded `word`; a scan per distinct word asked, kept."""
-        found = self._positions.get(word)
-        if found is None:
-            found = self._positions[word] = (
-                _indices(self.words, word) if word in self.word_set else []
-            )
-        return found
+        """Ascending indices of folded `word` (one pass records every word's, on first use)."""
+        return self._positions.get(word, _NONE)
 
     def written(self, index: int) -> str:
         """Word `index` as written, NFC-normalised (what `=NATO` compares with)."""
@@ -99,17 +98,6 @@ class FieldIndex:
         """End offset of the last token ending at or before `offset`."""
         index = bisect_right(self.ends, offset) - 1
         return self.ends[index] if index >= 0 else None
-
-
-def _indices(items: list[str], wanted: str) -> list[int]:
-    found: list[int] = []
-    index = -1
-    try:
-        while True:  # list.index scans in C, far faster than a Python loop over every word
-            index = items.index(wanted, index + 1)
-            found.append(index)
-    except ValueError:
-        return found
 
 
 class Section(NamedTuple):
@@ -161,14 +149,14 @@ class Document:
         return self.index(name).tokens
 
     def sections(self) -> tuple[Section, ...]:
-        cached = self._cache.get("")
+        cached = self._cache.get("sections")
         if cached is None:
             texts = chain(
                 [("title", self.title), ("body", self.body), ("author", self.author)],
                 (("feed", name) for name in self.feed),
                 [("site", self.site), ("lang", self.lang)],
             )
-            cached = self._cache[""] = tuple(
+            cached = self._cache["sections"] = tuple(
                 Section(name, rank, FieldIndex(text)) for rank, (name, text) in enumerate(texts)
             )
         assert isinstance(cached, tuple)
@@ -176,10 +164,12 @@ class Document:
 
     def scope(self, field: str) -> tuple[Section, ...]:
         """The sections a leaf with `field` ("" for title and body) looks in."""
-        cached = self._cache.get(field)
+        cached = self._cache.get("scope:" + field)
         if cached is None:
             names = FIELDS if field == "" else (field,)
-            cached = self._cache[field] = tuple(s for s in self.sections() if s.field in names)
+            cached = self._cache["scope:" + field] = tuple(
+                s for s in self.sections() if s.field in names
+            )
         assert isinstance(cached, tuple)
         return cached
 

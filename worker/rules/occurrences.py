@@ -67,8 +67,12 @@ def _regex(pattern: str) -> re.Pattern[str]:
 
 
 def _phrase(phrase: Phrase, index: FieldIndex) -> list[Interval]:
+    """Anchored on the phrase's word with the fewest occurrences here, then compared in place."""
     size, wanted, words = len(phrase.words), list(phrase.words), index.words
-    found = [(i, i + size - 1) for i in index.positions(wanted[0]) if words[i : i + size] == wanted]
+    anchors = [index.positions(word) for word in wanted]
+    offset = min(range(size), key=lambda k: len(anchors[k]))
+    starts = (i - offset for i in anchors[offset] if i >= offset)
+    found = [(i, i + size - 1) for i in starts if words[i : i + size] == wanted]
     if phrase.exact:
         written = list(phrase.exact)
         found = [(i, j) for i, j in found if list(map(index.written, range(i, j + 1))) == written]
@@ -95,6 +99,20 @@ def _sloppy(phrase: Phrase, index: FieldIndex, width: int) -> list[Interval]:
                 windows.append((first, position))
             break
     return windows
+
+
+def wildcard_found(term: Term, doc: Document) -> bool:
+    """Whether wildcard `term` (not case-sensitive) occurs: for a plain prefix (`theor*`) one
+    bisection in each section's sorted words, without listing positions."""
+    prefix = term.word[:-1]
+    if term.word.endswith("*") and not any(char in prefix for char in "*?"):
+        for section in doc.scope(term.field):
+            vocabulary = section.field_index.sorted_words
+            at = bisect_left(vocabulary, prefix)
+            if at < len(vocabulary) and vocabulary[at].startswith(prefix):
+                return True
+        return False
+    return leaf_found(term, doc)
 
 
 def leaf_found(leaf: Leaf, doc: Document) -> bool:

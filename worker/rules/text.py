@@ -115,6 +115,24 @@ def raw_words(text: str) -> list[str]:
     return _pattern_for(text).findall(text)
 
 
+def folded_words(text: str) -> list[str]:
+    """`[fold(w) for w in raw_words(text)]`, computed faster.
+
+    Lowercasing the whole text at once and folding only the few words that are still not ASCII
+    avoids a function call per word. It is only done where it cannot move a word boundary: text
+    on the fast path (no marks, no CJK) whose lowercase form has the same length (so no letter
+    turned into a letter plus a combining mark, as "İ" does).
+    """
+    lowered = text.lower()
+    if _pattern_for(text) is not _FAST_TOKEN_RE or len(lowered) != len(text):
+        return list(map(fold, _TOKEN_RE.findall(text)))
+    found: list[str] = _FAST_TOKEN_RE.findall(lowered)
+    if lowered.isascii():
+        return found
+    refold = {word: fold(word) for word in set(found) if not word.isascii()}
+    return list(map(refold.get, found, found)) if refold else found
+
+
 def word_spans(text: str) -> list[tuple[int, int]]:
     """The [start, end) offsets of the words `raw_words` returns, in the same order."""
     return [match.span() for match in _pattern_for(text).finditer(text)]
