@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from worker import opscli
 from worker.config import Settings, load_config
 from worker.errors import ConfigError, QueryError, WirewatchError
 from worker.observability.logging import configure_logging, get_logger
@@ -45,12 +46,15 @@ def build_parser() -> argparse.ArgumentParser:
     target.add_argument("--query", help="a query in the watchlist language")
     target.add_argument("--watchlist", help="the id of a configured watchlist")
     match.add_argument("source", nargs="?", default="-", help="FILE, URL or - for stdin")
+    OPS_COMMANDS.update(opscli.register(sub, config_help))
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.command in OPS_COMMANDS:
+            return run_ops(args)
         return COMMANDS[args.command](args)
     except ConfigError as exc:
         print_problems(exc.problems)
@@ -97,6 +101,12 @@ def with_runtime(settings: Settings, body: Callable[[Any], int]) -> int:
         rt.close()
         if embedded is not None:
             embedded.stop()
+
+
+def run_ops(args: argparse.Namespace) -> int:
+    """Operator commands need the configured Redis, never a freshly started empty one."""
+    settings, _ = load(args)
+    return with_runtime(settings, lambda rt: OPS_COMMANDS[args.command](args, rt))
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -163,6 +173,7 @@ def load_config_if_needed(args: argparse.Namespace) -> Settings | None:
     return load_config(Path(args.config or default_config_path()), os.environ)
 
 
+OPS_COMMANDS: dict[str, Callable[[argparse.Namespace, Any], int]] = {}
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "check": cmd_check,
     "run": cmd_run,

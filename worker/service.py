@@ -131,7 +131,16 @@ class Runtime:
         return self._consumer("notifier", keys.alerts_stream, ALERTS_GROUP, keys.deliveries_dead)
 
     def _consumer(self, role: str, stream: str, group: str, dead: str) -> StreamConsumer:
-        consumer = StreamConsumer(self.client, stream, group, consumer_name(role), dead)
+        w = self.settings.worker
+        consumer = StreamConsumer(
+            self.client,
+            stream,
+            group,
+            consumer_name(role),
+            dead,
+            max_attempts=w.max_attempts,
+            claim_idle_ms=int(w.claim_idle * 1000),
+        )
         consumer.ensure_group()
         return consumer
 
@@ -162,7 +171,11 @@ def run_notifier(rt: Runtime, stop: threading.Event) -> None:
 def take_alerts(notifier: Notifier, consumer: StreamConsumer, block_ms: int | None) -> int:
     entries = consumer.read(64, block_ms)
     for entry in entries:
-        notifier.take(entry, consumer.group)
+        try:
+            notifier.take(entry, consumer.group)
+        except Exception as exc:  # a malformed alert must not stop the ones behind it
+            notifier.log.exception("alert_intake_failed", entry=entry[0], error=str(exc))
+            consumer.fail(entry, f"{type(exc).__name__}: {exc}")
     return len(entries)
 
 

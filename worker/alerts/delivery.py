@@ -52,7 +52,7 @@ class DeliveryPolicy:
 
     @property
     def lease_s(self) -> float:
-        return 2 * self.timeout_s + 30
+        return 2 * self.timeout_s + 5
 
 
 def request_headers(endpoint: Endpoint, msg_id: str, timestamp: int, body: str) -> dict[str, str]:

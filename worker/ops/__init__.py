@@ -1,0 +1,1 @@
+"""Operator commands: dead letters (list, replay) and the service's status."""

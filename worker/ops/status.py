@@ -1,0 +1,93 @@
+"""`wirewatch status`: queues, consumers, endpoints and the oldest undelivered alert, from Redis."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import redis
+
+from worker.alerts.breaker import BreakerPolicy
+from worker.alerts.store import DeliveryRecord, DeliveryStore
+from worker.queue.connection import Client
+from worker.queue.keys import ALERTS_GROUP, ITEMS_GROUP, Keys
+
+
+def stream_status(client: Client, stream: str, group: str) -> dict[str, Any]:
+    try:
+        groups: Any = client.xinfo_groups(stream)
+        consumers: Any = client.xinfo_consumers(stream, group)
+    except redis.ResponseError:  # the stream or group does not exist yet
+        return {"length": 0, "pending": 0, "undelivered": 0, "consumers": []}
+    empty: dict[str, Any] = {"pending": 0, "last-delivered-id": "0-0"}
+    info: dict[str, Any] = next((g for g in groups if g["name"] == group), empty)
+    after: Any = client.xrange(stream, f"({info['last-delivered-id']}", "+", count=10_000)
+    return {
+        "length": int(client.xlen(stream)),
+        "pending": int(info["pending"]),
+        "undelivered": len(after),
+        "oldest_undelivered_at": entry_time(after[0][0]) if after else None,
+        "consumers": [
+            {
+                "name": c["name"],
+                "pending": int(c["pending"]),
+                "idle_s": round(int(c["idle"]) / 1000, 1),
+            }
+            for c in consumers
+        ],
+    }
+
+
+def entry_time(entry_id: str) -> float:
+    return int(entry_id.split("-", maxsplit=1)[0]) / 1000
+
+
+def endpoint_status(
+    store: DeliveryStore, endpoint_id: str, policy: BreakerPolicy, now: float
+) -> dict[str, Any]:
+    state = store.state(endpoint_id)
+    breaker = store.breaker(endpoint_id)
+    health = "disabled" if state.get("disabled") else breaker.circuit(now, policy).value
+    return {
+        "endpoint": endpoint_id,
+        "health": health,
+        "disabled_reason": state.get("disabled") or None,
+        "queued": int(store.client.zcard(store.keys.endpoint_due(endpoint_id))),
+        "digest_buffered": int(store.client.llen(store.keys.digest_buffer(endpoint_id))),
+        "consecutive_failures": breaker.failures,
+        "last_success_at": _float(state.get("last_success_at")),
+        "last_error": state.get("last_error") or None,
+    }
+
+
+def _float(value: str | None) -> float | None:
+    return float(value) if value else None
+
+
+def oldest_delivery(client: Client, keys: Keys) -> float | None:
+    oldest = None
+    for _, raw in client.hscan_iter(keys.deliveries):
+        created = DeliveryRecord.from_json(str(raw)).created_at
+        oldest = created if oldest is None else min(oldest, created)
+    return oldest
+
+
+def collect(
+    client: Client, keys: Keys, endpoint_ids: Iterable[str], policy: BreakerPolicy
+) -> dict[str, Any]:
+    now = time.time()
+    store = DeliveryStore(client, keys)
+    alerts = stream_status(client, keys.alerts_stream, ALERTS_GROUP)
+    waiting = [t for t in (oldest_delivery(client, keys), alerts.get("oldest_undelivered_at")) if t]
+    ids = sorted(set(endpoint_ids) | store.known_endpoints())
+    return {
+        "items": stream_status(client, keys.items_stream, ITEMS_GROUP),
+        "alerts": alerts,
+        "dead_letters": {
+            "items": int(client.xlen(keys.items_dead)),
+            "alerts": int(client.xlen(keys.deliveries_dead)),
+        },
+        "endpoints": [endpoint_status(store, eid, policy, now) for eid in ids],
+        "oldest_undelivered_alert_age_s": round(now - min(waiting), 1) if waiting else None,
+    }

@@ -1,0 +1,102 @@
+"""Operator commands: `dlq list|replay`, `status`, `endpoint enable`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from worker.alerts.store import DeliveryStore
+from worker.ops import dlq, status
+
+EXIT_OK, EXIT_FAILURE = 0, 1
+
+
+def register(sub: Any, config_help: str) -> dict[str, Callable[[argparse.Namespace, Any], int]]:
+    """Add the operator subcommands; returns their handlers, each taking (args, runtime)."""
+    dlq_parser = sub.add_parser("dlq", help="list or replay dead letters")
+    dlq_sub = dlq_parser.add_subparsers(dest="dlq_command", required=True)
+    listing = dlq_sub.add_parser("list", help="dead items and deliveries with their reasons")
+    listing.add_argument("--json", action="store_true", help="one JSON object per line")
+    again = dlq_sub.add_parser("replay", help="put dead letters back with fresh attempts")
+    which = again.add_mutually_exclusive_group(required=True)
+    which.add_argument("--id", action="append", dest="ids", help="a dead letter id (repeatable)")
+    which.add_argument("--all", action="store_true", help="every dead letter")
+    state = sub.add_parser("status", help="queues, consumers, endpoints, oldest undelivered alert")
+    state.add_argument("--config", default=None, help=config_help)
+    state.add_argument("--json", action="store_true", help="print JSON")
+    endpoint = sub.add_parser("endpoint", help="manage a webhook endpoint")
+    endpoint_sub = endpoint.add_subparsers(dest="endpoint_command", required=True)
+    enable = endpoint_sub.add_parser("enable", help="re-enable an endpoint disabled by 410 Gone")
+    enable.add_argument("endpoint_id")
+    for leaf in (listing, again, enable):
+        leaf.add_argument("--config", default=None, help=config_help)
+    return {"dlq": cmd_dlq, "status": cmd_status, "endpoint": cmd_endpoint}
+
+
+def when(timestamp: float | None) -> str:
+    if timestamp is None:
+        return "-"
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def cmd_dlq(args: argparse.Namespace, rt: Any) -> int:
+    if args.dlq_command == "list":
+        letters = dlq.list_dead(rt.client, rt.keys)
+        for letter in letters:
+            if args.json:
+                print(json.dumps({k: v for k, v in letter.__dict__.items() if k != "fields"}))
+            else:
+                failed = when(letter.failed_at)
+                print(f"{letter.id}  {letter.kind:<8} {failed}  {letter.reason}  {letter.summary}")
+        if not args.json:
+            print(f"{len(letters)} dead letter(s)")
+        return EXIT_OK
+    replayed = (
+        dlq.replay_all(rt.client, rt.keys) if args.all else dlq.replay(rt.client, rt.keys, args.ids)
+    )
+    missing = sorted(set(args.ids or []) - set(replayed))
+    print(f"replayed {len(replayed)} dead letter(s)")
+    for ident in missing:
+        print(f"not found: {ident}")
+    return EXIT_FAILURE if missing else EXIT_OK
+
+
+def cmd_status(args: argparse.Namespace, rt: Any) -> int:
+    from worker.service import delivery_policy
+
+    policy = delivery_policy(rt.settings).breaker
+    report = status.collect(rt.client, rt.keys, [w.id for w in rt.settings.webhooks], policy)
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return EXIT_OK
+    print_status(report)
+    return EXIT_OK
+
+
+def print_status(report: dict[str, Any]) -> None:
+    for name in ("items", "alerts"):
+        s = report[name]
+        counts = f"{s['length']} in stream, {s['pending']} pending, {s['undelivered']} not yet read"
+        print(f"{name}: {counts}")
+        for c in s["consumers"]:
+            print(f"  consumer {c['name']}: {c['pending']} pending, idle {c['idle_s']}s")
+    dead = report["dead_letters"]
+    print(f"dead letters: {dead['items']} items, {dead['alerts']} alerts/deliveries")
+    for e in report["endpoints"]:
+        reason = f" ({e['disabled_reason']})" if e["disabled_reason"] else ""
+        print(
+            f"endpoint {e['endpoint']}: {e['health']}{reason}, {e['queued']} queued,"
+            f" {e['consecutive_failures']} consecutive failures,"
+            f" last success {when(e['last_success_at'])}"
+        )
+    age = report["oldest_undelivered_alert_age_s"]
+    print(f"oldest undelivered alert: {'none' if age is None else f'{age}s old'}")
+
+
+def cmd_endpoint(args: argparse.Namespace, rt: Any) -> int:
+    DeliveryStore(rt.client, rt.keys).enable(args.endpoint_id)
+    print(f"endpoint {args.endpoint_id} enabled; `wirewatch dlq replay` re-sends its deliveries")
+    return EXIT_OK
