@@ -92,6 +92,7 @@ class FeedScheduler:
         client = poller.client
         self._claim = client.register_script(_CLAIM)
         self._release = client.register_script(_RELEASE)
+        self._stopped = threading.Event()
         self._aps = BackgroundScheduler(
             timezone=UTC,
             executors={"default": ThreadPoolExecutor(max_workers=concurrency)},
@@ -108,7 +109,14 @@ class FeedScheduler:
         self.log.info("scheduler_started", feeds=len(self.feeds))
 
     def stop(self, wait: bool = True) -> None:
-        self._aps.shutdown(wait=wait)  # wait lets an in-flight poll finish its enqueue
+        """Stop timing; `wait` lets in-flight polls finish their enqueue."""
+        self._stopped.set()
+        # Pause, then let a pass over due jobs finish (it holds this lock): shutting down in
+        # the middle of one makes APScheduler's loop fail looking up the job it just ran.
+        self._aps.pause()
+        with self._aps._jobstores_lock:
+            pass
+        self._aps.shutdown(wait=wait)
 
     def run_until(self, stop: threading.Event) -> None:
         self.start()
@@ -192,6 +200,8 @@ class FeedScheduler:
             self.release(feed_url, claim)
 
     def _schedule(self, feed_url: str, delay_s: float) -> None:
+        if self._stopped.is_set():
+            return
         run_at = datetime.fromtimestamp(self.clock() + max(delay_s, 0.0), UTC)
         self._aps.add_job(
             self._job, "date", run_date=run_at, args=[feed_url], id=feed_url,
