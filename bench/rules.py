@@ -30,7 +30,7 @@ from itertools import pairwise
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import ahocorasick
+import ahocorasick  # type: ignore[import-not-found]  # no stubs published
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 

@@ -201,7 +201,7 @@ def test_document_tokenises_each_field_once() -> None:
         ("summit", 7, 13),
     ]
     with pytest.raises(KeyError):
-        doc.index("author")
+        doc.index("author")  # title and body only: other fields are sections (doc.scope)
 
 
 # The real article from the seed corpus (first line is the headline).
@@ -312,6 +312,7 @@ def reference(node: Node, title: str, body: str) -> bool:
         return any(reference_leaf(wanted, reference_fold(text)) for text in (title, body))
     if isinstance(node, Not):
         return not reference(node.child, title, body)
+    assert isinstance(node, And | Or)  # the strategy below builds nothing else
     results = [reference(child, title, body) for child in node.children]
     return all(results) if isinstance(node, And) else any(results)
 
@@ -321,6 +322,7 @@ def positive_phrases(node: Node, negated: bool = False) -> set[tuple[str, ...]]:
         return set() if negated else {leaf_words(node)}
     if isinstance(node, Not):
         return positive_phrases(node.child, not negated)
+    assert isinstance(node, And | Or)
     return set().union(*(positive_phrases(child, negated) for child in node.children))
 
 

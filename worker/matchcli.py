@@ -25,16 +25,18 @@ def looks_like_html(text: str) -> bool:
 
 
 def document_from_text(text: str, url: str = "") -> Document:
-    """Plain text: first line is the title. HTML: extracted as the worker would."""
+    """Plain text: first line is the title. HTML: extracted as the worker would, with its
+    author, language and site (for `author:`, `lang:`, `site:`); a URL also gives the site."""
     if looks_like_html(text):
         try:
             page = extract_article(text, url or "http://localhost/")
         except ExtractionError:
             pass
         else:
-            return Document(title=page.title, body=page.text)
+            site = url or page.site
+            return Document(page.title, page.text, site, (), page.author, page.language)
     title, _, body = text.strip().partition("\n")
-    return Document(title=title.strip(), body=body)
+    return Document(title=title.strip(), body=body, site=url)
 
 
 def read_source(source: str, settings: Settings | None) -> tuple[str, str]:
@@ -72,7 +74,7 @@ def highlight(snippet: str, text: str) -> str:
 def print_hits(rule_id: str, hits: list[Hit]) -> None:
     print(f"MATCH {rule_id}")
     for hit in hits:
-        print(f"  {hit.field}: {hit.text!r}  …{highlight(hit.snippet, hit.text)}…")
+        print(f"  {hit.field}: {hit.text!r}  {highlight(hit.snippet, hit.text)}")
 
 
 def run_match(args: argparse.Namespace, settings: Settings | None) -> int:
