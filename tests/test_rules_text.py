@@ -8,7 +8,16 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from worker.rules.text import combining_mark_ranges, fold, tokenize, words
+from worker.rules.text import (
+    _TOKEN_RE,
+    combining_mark_ranges,
+    fold,
+    folded_words,
+    raw_words,
+    tokenize,
+    word_spans,
+    words,
+)
 
 TOKENS: list[tuple[str, list[str]]] = [
     ("NATO's NATO’s NATO-led", ["nato", "s", "nato", "s", "nato", "led"]),
@@ -68,3 +77,12 @@ def test_tokens_are_ordered_spans_of_their_own_words(text: str) -> None:
 @given(st.text())
 def test_fold_is_idempotent(text: str) -> None:
     assert fold(fold(text)) == fold(text)
+
+
+@given(st.text())
+@example("İstanbul Zürich ẞ NATO’s ǅ 北约 Zu\u0308rich")
+def test_folded_words_is_fold_of_each_written_word(text: str) -> None:
+    assert raw_words(text) == _TOKEN_RE.findall(text)  # the fast path splits like the full one
+    assert folded_words(text) == [fold(word) for word in raw_words(text)]
+    assert raw_words(text) == [text[start:end] for start, end in word_spans(text)]
+    assert [t.word for t in tokenize(text)] == folded_words(text)
