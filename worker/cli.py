@@ -35,12 +35,16 @@ def build_parser() -> argparse.ArgumentParser:
         ("notifier", "deliver alerts to webhooks"),
         ("check", "validate the configuration"),
         ("match", "run a query or watchlist against text, an HTML file or a URL"),
+        ("feeds", "feed health table; import/export OPML; discover a site's feeds"),
     ]:
         command = sub.add_parser(name, help=text, description=text)
         command.add_argument("--config", default=None, help=config_help)
     sub.choices["run"].add_argument(
         "--once", action="store_true", help="poll every feed once, process, deliver, exit"
     )
+    from worker.feedscli import add_arguments as add_feeds_arguments
+
+    add_feeds_arguments(sub.choices["feeds"])
     match = sub.choices["match"]
     target = match.add_mutually_exclusive_group(required=True)
     target.add_argument("--query", help="a query in the watchlist language")
@@ -174,7 +178,22 @@ def load_config_if_needed(args: argparse.Namespace) -> Settings | None:
 
 
 OPS_COMMANDS: dict[str, Callable[[argparse.Namespace, Any], int]] = {}
+def cmd_feeds(args: argparse.Namespace) -> int:
+    from worker import feedscli
+    from worker.service import fetch_limits
+
+    settings, path = load(args)
+    if args.feeds_command == "import":
+        return feedscli.import_opml(args, settings, path)
+    if args.feeds_command == "export":
+        return feedscli.export_opml(settings)
+    if args.feeds_command == "discover":
+        return feedscli.discover(args.url, fetch_limits(settings))
+    return with_runtime(settings, feedscli.print_health)
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "feeds": cmd_feeds,
     "check": cmd_check,
     "run": cmd_run,
     "scheduler": cmd_role,

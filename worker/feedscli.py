@@ -1,0 +1,153 @@
+"""`wirewatch feeds`: the health table, OPML import/export and feed discovery."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+import yaml
+
+from worker.config import Settings
+from worker.errors import WirewatchError
+from worker.fetching import Fetcher, FetchLimits
+from worker.polling.feeds import FeedParseError, parse_feed
+from worker.polling.health import feed_status
+from worker.polling.opml import FeedEntry, discover_feeds, parse_opml, to_opml
+from worker.polling.setup import health_policy
+from worker.queue.connection import read_hash
+
+IMPORT_FILE = "feeds-imported.yaml"
+COLUMNS = ("feed", "status", "last success", "last new item", "next poll", "errors")
+
+
+def add_arguments(feeds: argparse.ArgumentParser) -> None:
+    sub = feeds.add_subparsers(dest="feeds_command")
+    imp = sub.add_parser("import", help="add the feeds of an OPML file to the configuration")
+    imp.add_argument("file", help="OPML file")
+    imp.add_argument("--output", help=f"YAML file to write (default: <config dir>/{IMPORT_FILE})")
+    sub.add_parser("export", help="print the configured feeds as OPML")
+    disc = sub.add_parser("discover", help="find the feeds a site announces")
+    disc.add_argument("url", help="a site or page URL")
+    for command in (imp, sub.choices["export"], disc):
+        # Also after the subcommand (`feeds import F --config C`); SUPPRESS keeps a value
+        # given before it.
+        command.add_argument("--config", default=argparse.SUPPRESS, help="as for `feeds`")
+
+
+def when(epoch: str | None, now: float) -> str:
+    """A short relative time: `3m ago`, `in 2h`, or `-`."""
+    if not epoch:
+        return "-"
+    delta = float(epoch) - now
+    text = _span(abs(delta))
+    return f"in {text}" if delta > 0 else f"{text} ago"
+
+
+def _span(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f}{unit}"
+    return f"{seconds:.0f}s"
+
+
+def health_rows(
+    settings: Settings, states: Mapping[str, Mapping[str, str]], now: float
+) -> list[tuple[str, ...]]:
+    policy = health_policy(settings)
+    rows: list[tuple[str, ...]] = []
+    for feed in settings.feeds:
+        state = states.get(feed.url, {})
+        rows.append(
+            (
+                feed.name or feed.url,
+                feed_status(state, now, policy),
+                when(state.get("last_success"), now),
+                when(state.get("last_new_item"), now),
+                when(state.get("next_poll"), now),
+                state.get("consecutive_errors") or "0",
+            )
+        )
+    return rows
+
+
+def format_table(rows: Sequence[tuple[str, ...]]) -> str:
+    table = [COLUMNS, *rows]
+    widths = [max(len(r[i]) for r in table) for i in range(len(COLUMNS))]
+    lines = ("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in table)
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def print_health(rt: Any, out: TextIO = sys.stdout) -> int:
+    states = {f.url: read_hash(rt.client, rt.keys.feed_state(f.url)) for f in rt.settings.feeds}
+    rows = health_rows(rt.settings, states, time.time())
+    print(format_table(rows), file=out)
+    for feed in rt.settings.feeds:
+        error = states[feed.url].get("last_error")
+        if states[feed.url].get("status") == "error" and error:
+            print(f"  {feed.name or feed.url}: {error}", file=out)
+    return 0
+
+
+def export_opml(settings: Settings, out: TextIO = sys.stdout) -> int:
+    entries = [FeedEntry(f.url, f.name, tuple(f.tags)) for f in settings.feeds]
+    out.write(to_opml(entries).decode("utf-8"))
+    return 0
+
+
+def import_opml(args: argparse.Namespace, settings: Settings, config: Path) -> int:
+    entries = parse_opml(Path(args.file).read_bytes())
+    target = Path(args.output) if args.output else _default_target(config)
+    existing = _load_feeds(target)
+    known = {f.url for f in settings.feeds} | {str(f.get("url")) for f in existing}
+    added = [_yaml_feed(e) for e in entries if e.url not in known]
+    target.write_text(
+        yaml.safe_dump({"feeds": [*existing, *added]}, sort_keys=False, allow_unicode=True),
+        encoding="utf-8",
+    )
+    print(f"{target}: added {len(added)} feed(s), {len(entries) - len(added)} already configured")
+    return 0
+
+
+def _default_target(config: Path) -> Path:
+    if not config.is_dir():
+        raise WirewatchError(
+            f"{config} is a file: pass --output FILE and merge it, or use a config directory"
+        )
+    return config / IMPORT_FILE
+
+
+def _load_feeds(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    return list(data.get("feeds") or [])
+
+
+def _yaml_feed(entry: FeedEntry) -> dict[str, Any]:
+    feed: dict[str, Any] = {"url": entry.url}
+    if entry.name:
+        feed["name"] = entry.name
+    if entry.tags:
+        feed["tags"] = list(entry.tags)
+    return feed
+
+
+def discover(url: str, limits: FetchLimits, out: TextIO = sys.stdout) -> int:
+    """Print the feeds `url` announces, or `url` itself when it already is a feed."""
+    with Fetcher(limits) as fetcher:
+        result = fetcher.fetch(url, trusted=True)  # typed by the user, like a configured feed
+    try:
+        parse_feed(result.body, url=result.url, content_type=result.headers.get("content-type"))
+        found = [result.url]
+    except FeedParseError:
+        found = discover_feeds(result.body, result.url)
+    if not found:
+        print(f"wirewatch: no feed announced at {url}", file=sys.stderr)
+        return 1
+    for feed in found:
+        print(feed, file=out)
+    return 0
