@@ -55,7 +55,8 @@ def test_minimal_config_gets_defaults(tmp_path: Path) -> None:
     assert settings.scheduler.max_backoff == 6 * 3600
     assert settings.scheduler.seen_retention == 90 * 86400
     assert (settings.worker.concurrency, settings.worker.batch) == (4, 16)
-    assert settings.worker.dedupe_window == 7 * 86400
+    assert settings.dedupe.window == 7 * 86400
+    assert settings.dedupe.story_updated_after is None
     assert (settings.log.level, settings.log.format) == ("info", "auto")
 
 

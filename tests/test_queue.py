@@ -137,10 +137,23 @@ def test_exact_dedupe_recognises_the_same_item_and_refuses_another(
 
 def test_emitting_the_same_alert_twice_adds_it_once(client: redis.Redis, keys: Keys) -> None:
     emitter = AlertEmitter(client, keys, 60)
-    alert = PendingAlert({"alert_id": "al_1"}, ["hook"], "{}")
-    other = PendingAlert({"alert_id": "al_2"}, [], "{}")
-    assert emitter.emit([alert]) == 1
-    assert emitter.emit([alert, other]) == 1
+    alert = PendingAlert("nato", {"alert_id": "al_1"}, ["hook"], "{}")
+    other = PendingAlert("taiwan", {"alert_id": "al_2"}, [], "{}")
+    assert emitter.emit("st_1", 1, [alert]) == 1
+    assert emitter.emit("st_1", 2, [alert, other]) == 1
     entries = client.xrange(keys.alerts_stream)
     assert [json.loads(f["alert"])["alert_id"] for _, f in entries] == ["al_1", "al_2"]
     assert json.loads(entries[0][1]["notify"]) == ["hook"]
+    assert emitter.announced("st_1") == {"nato": 1, "taiwan": 2}
+
+
+def test_a_story_update_is_sent_once_per_step_of_growth(client: redis.Redis, keys: Keys) -> None:
+    emitter = AlertEmitter(client, keys, 60)
+    emitter.emit("st_1", 1, [PendingAlert("nato", {"alert_id": "al_1"}, [], "{}")])
+    update = PendingAlert("nato", {"event_id": "su_1"}, [], "{}")
+    never_alerted = PendingAlert("taiwan", {"event_id": "su_2"}, [], "{}")
+
+    assert emitter.update("st_1", 2, 2, [update, never_alerted]) == 0, "grew by 1 < 2"
+    assert emitter.update("st_1", 3, 2, [update, never_alerted]) == 1
+    assert emitter.update("st_1", 3, 2, [update]) == 0, "the same growth is not announced twice"
+    assert emitter.announced("st_1") == {"nato": 3}

@@ -18,6 +18,7 @@ from worker.alerts.breaker import BreakerPolicy
 from worker.alerts.delivery import DeliveryPolicy, Endpoint, Notifier
 from worker.config import Settings
 from worker.dedupe.exact import ExactDedupe
+from worker.dedupe.stories import StoryIndex
 from worker.fetching import Fetcher, FetchLimits
 from worker.observability.logging import get_logger
 from worker.pipeline.emit import AlertEmitter
@@ -107,13 +108,15 @@ class Runtime:
         s = self.settings
         compiled = matcher or Matcher.compile((w.id, w.query) for w in s.watchlists)
         table = watchlist_table(s)
-        window = s.worker.dedupe_window
+        window = s.dedupe.window
         processor = ItemProcessor(
             fetcher=self.fetcher(),
             dedupe=ExactDedupe(self.client, self.keys, window),
+            stories=StoryIndex(self.client, self.keys, s.dedupe),
             emitter=AlertEmitter(self.client, self.keys, window),
             matcher=lambda: compiled,
             watchlists=lambda: table,
+            story_updated_after=s.dedupe.story_updated_after,
         )
         consumer = self._consumer(
             "worker", self.keys.items_stream, ITEMS_GROUP, self.keys.items_dead

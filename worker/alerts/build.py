@@ -14,15 +14,11 @@ from typing import Any
 from worker.records import Article
 
 ALERT_CREATED = "alert.created"
+STORY_UPDATED = "story.updated"
 
 
 def _digest(*parts: str) -> str:
     return hashlib.sha256("\n".join(parts).encode("utf-8")).hexdigest()[:24]
-
-
-def story_id_for(canonical_url: str) -> str:
-    """Until near-duplicate clustering lands, a story is one canonical URL."""
-    return "st_" + _digest(canonical_url)
 
 
 def alert_id_for(watchlist_id: str, story_id: str) -> str:
@@ -55,3 +51,15 @@ def webhook_body(data: dict[str, Any], created_at: datetime, event: str = ALERT_
     """The exact JSON body sent (and signed); the same bytes on every retry."""
     envelope = {"type": event, "timestamp": iso_utc(created_at), "data": data}
     return json.dumps(envelope, ensure_ascii=False, separators=(",", ":"))
+
+
+def story_update_data(
+    article: Article, watchlist: tuple[str, str], story: tuple[str, int]
+) -> dict[str, Any]:
+    """The `data` of a `story.updated` event: the story's new size and the article that grew it.
+
+    `event_id` is deterministic (alert and size), so a retried update is the same message.
+    """
+    data = alert_data(article, watchlist, story, [])
+    data["event_id"] = "su_" + _digest(data["alert_id"], str(story[1]))
+    return data

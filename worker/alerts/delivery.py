@@ -104,7 +104,8 @@ class Notifier:
             self._target(eid, envelope, fields["body"])
             for eid in json.loads(fields.get("notify", "[]"))
         ]
-        msg_id = envelope["data"].get("alert_id") or "ev_" + short_hash(fields["body"])
+        data = envelope["data"]
+        msg_id = data.get("event_id") or data.get("alert_id") or "ev_" + short_hash(fields["body"])
         self.store.take(entry[0], group, msg_id, targets, self.clock())
 
     def _target(self, endpoint_id: str, envelope: dict[str, Any], body: str) -> Target:
@@ -222,23 +223,21 @@ class Notifier:
         return classify(response.status_code, response.headers, self._now())
 
     def _record_outcome(self, endpoint_id: str, outcome: Outcome) -> None:
-        breaker = self.store.breaker(endpoint_id)
         now = self.clock()
         if outcome.delivered:
+            fields = {"last_success_at": str(now)}
             self.store.save_outcome(
-                endpoint_id, breaker.after_success(), {"last_success_at": str(now)}
+                endpoint_id, self.store.breaker(endpoint_id).after_success(), fields
             )
-            self.store.release_probe(endpoint_id)
-            return
-        after = breaker.after_failure(now, self.policy.breaker)
-        fields = {"last_error": outcome.error, "last_error_at": str(now)}
-        self.store.save_outcome(endpoint_id, after, fields)
+        else:
+            after = self.store.count_failure(endpoint_id).after_failure(now, self.policy.breaker)
+            fields = {"last_error": outcome.error, "last_error_at": str(now)}
+            self.store.save_opening(endpoint_id, after, fields)
+            if after.failures == self.policy.breaker.threshold:
+                self.log.warning(
+                    "circuit_opened", endpoint=endpoint_id, cooldown_s=after.cooldown_s
+                )
         self.store.release_probe(endpoint_id)
-        if (
-            after.circuit(now, self.policy.breaker) is Circuit.OPEN
-            and after.failures == self.policy.breaker.threshold
-        ):
-            self.log.warning("circuit_opened", endpoint=endpoint_id, cooldown_s=after.cooldown_s)
 
     def _retry_or_dead_letter(
         self, ident: str, record: DeliveryRecord, outcome: Outcome, log: Any

@@ -178,6 +178,21 @@ class DeliveryStore:
         }
         write_hash(self.client, self.keys.endpoint_state(endpoint_id), values)
 
+    def count_failure(self, endpoint_id: str) -> Breaker:
+        """The breaker as it was before this failure, its count bumped atomically in Redis.
+
+        Sending threads and notifiers fail concurrently: an increment, not a read-modify-write,
+        keeps every failure counted.
+        """
+        failures = int(self.client.hincrby(self.keys.endpoint_state(endpoint_id), "failures", 1))
+        current = self.breaker(endpoint_id)
+        return Breaker(failures - 1, current.open_until, current.cooldown_s)
+
+    def save_opening(self, endpoint_id: str, breaker: Breaker, fields: Mapping[str, str]) -> None:
+        """Store when the circuit reopens, leaving the (atomically counted) failures alone."""
+        values = {"open_until": str(breaker.open_until), "cooldown_s": str(breaker.cooldown_s)}
+        write_hash(self.client, self.keys.endpoint_state(endpoint_id), {**values, **fields})
+
     def disable(self, endpoint_id: str, reason: str) -> None:
         write_hash(self.client, self.keys.endpoint_state(endpoint_id), {"disabled": reason})
 

@@ -15,7 +15,7 @@ from worker.config.models import (
     WebhookConfig,
     WorkerConfig,
 )
-from worker.config.units import parse_duration, parse_size
+from worker.units import parse_duration, parse_size
 
 __all__ = [
     "DeliveryConfig",

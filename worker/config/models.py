@@ -27,9 +27,10 @@ from pydantic import (
     model_validator,
 )
 
-from worker.config.units import parse_duration, parse_size
+from worker.dedupe.settings import DedupeConfig
 from worker.errors import QueryError
 from worker.rules import parse_query
+from worker.units import parse_duration, parse_size
 
 _SLUG = re.compile(r"[a-z0-9][a-z0-9_-]*")
 _PREFIX = re.compile(r"[A-Za-z0-9_-]+")
@@ -246,7 +247,6 @@ class WorkerConfig(_Section):
     """Article workers."""
 
     concurrency: Annotated[int, Field(ge=1, le=64)] = 4
-    dedupe_window: Duration = 7 * 86400.0
     batch: Annotated[int, Field(ge=1)] = 16
     # An item whose worker died is taken over by another after this idle time (XAUTOCLAIM).
     claim_idle: Duration = 300.0
@@ -274,6 +274,7 @@ class Settings(_Section):
     fetch: FetchConfig = Field(default_factory=FetchConfig)
     scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
     worker: WorkerConfig = Field(default_factory=WorkerConfig)
+    dedupe: DedupeConfig = Field(default_factory=DedupeConfig)
     log: LogConfig = Field(default_factory=LogConfig)
 
     @field_validator("redis_url")

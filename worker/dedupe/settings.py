@@ -7,8 +7,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from worker.config.units import parse_duration
 from worker.dedupe.fingerprint import BINS
+from worker.units import parse_duration
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 

@@ -1,4 +1,9 @@
-"""One item through the worker's stages: article, exact dedupe, rules, alerts."""
+"""One item through the worker's stages: article, exact dedupe, story, rules, alerts.
+
+Every article joins a story (or opens one), duplicates included, so a story counts its sources.
+Only an article that is not an exact duplicate is matched; its alerts carry the story id, and an
+alert id is (watchlist, story), so a story alerts once per watchlist however many copies arrive.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +12,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from worker.alerts.build import alert_data, story_id_for, webhook_body
+from worker.alerts.build import STORY_UPDATED, alert_data, story_update_data, webhook_body
 from worker.dedupe.exact import MIN_TEXT_FOR_HASH, ExactDedupe, Verdict
+from worker.dedupe.stories import StoryAssignment, StoryIndex
 from worker.extraction import text_fingerprint, url_key
 from worker.fetching import Fetcher
 from worker.pipeline.article import build_article
@@ -29,6 +35,8 @@ class ProcessResult:
     outcome: str  # "alerted", "no_match", "duplicate_url", "duplicate_text"
     alerts: int = 0
     article: Article | None = None
+    story: StoryAssignment | None = None
+    updates: int = 0
 
 
 def item_identity(item: FeedItem) -> str:
@@ -41,38 +49,88 @@ def dedupe_hashes(article: Article) -> tuple[str, str | None]:
     return url_key(url), text
 
 
+def rule_document(article: Article) -> Document:
+    return Document(
+        title=article.title,
+        body=article.text,
+        site=article.site,
+        feed=(article.feed_name, *article.feed_tags),
+        author=article.author,
+        lang=article.language,
+    )
+
+
 def pending_alerts(
     article: Article,
     hits_by_watchlist: Mapping[str, list[Any]],
     watchlists: Mapping[str, WatchlistInfo],
+    story: tuple[str, int],
     now: datetime,
 ) -> list[PendingAlert]:
-    story = (story_id_for(article.canonical_url or article.url), 1)
     alerts = []
     for watchlist_id, hits in sorted(hits_by_watchlist.items()):
         info = watchlists[watchlist_id]
         matches = [hit.as_dict() for hit in hits]
         data = alert_data(article, (watchlist_id, info.name), story, matches)
-        alerts.append(PendingAlert(data, info.notify, webhook_body(data, now)))
+        alerts.append(PendingAlert(watchlist_id, data, info.notify, webhook_body(data, now)))
     return alerts
+
+
+def story_updates(
+    article: Article,
+    announced: Mapping[str, int],
+    watchlists: Mapping[str, WatchlistInfo],
+    story: tuple[str, int],
+    now: datetime,
+) -> list[PendingAlert]:
+    """A `story.updated` event for each watchlist that alerted on the story (and still exists)."""
+    events = []
+    for watchlist_id in sorted(announced):
+        info = watchlists.get(watchlist_id)
+        if info is None:
+            continue
+        data = story_update_data(article, (watchlist_id, info.name), story)
+        body = webhook_body(data, now, STORY_UPDATED)
+        events.append(PendingAlert(watchlist_id, data, info.notify, body))
+    return events
 
 
 @dataclass
 class ItemProcessor:
     fetcher: Fetcher
     dedupe: ExactDedupe
+    stories: StoryIndex
     emitter: AlertEmitter
     matcher: Callable[[], Matcher]  # called per item so a reload takes effect at once
     watchlists: Callable[[], Mapping[str, WatchlistInfo]]
+    story_updated_after: int | None = None
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     def process(self, item: FeedItem) -> ProcessResult:
         article = build_article(item, self.fetcher)
         verdict = self.dedupe.claim(item_identity(item), *dedupe_hashes(article))
+        now = self.clock()
+        story = self.stories.assign(
+            item_identity(item), article.text, article.title, now.timestamp()
+        )
+        updates = self._announce_growth(article, story, now)
         if verdict is not Verdict.NEW:
-            return ProcessResult(verdict.value, article=article)
-        hits = self.matcher().match(Document(title=article.title, body=article.text))
+            return ProcessResult(verdict.value, 0, article, story, updates)
+        hits = self.matcher().match(rule_document(article))
         if not hits:
-            return ProcessResult("no_match", article=article)
-        alerts = pending_alerts(article, hits, self.watchlists(), self.clock())
-        return ProcessResult("alerted", self.emitter.emit(alerts), article)
+            return ProcessResult("no_match", 0, article, story, updates)
+        story_ref = (story.story_id, story.articles)
+        alerts = pending_alerts(article, hits, self.watchlists(), story_ref, now)
+        emitted = self.emitter.emit(story.story_id, story.articles, alerts)
+        return ProcessResult("alerted", emitted, article, story, updates)
+
+    def _announce_growth(self, article: Article, story: StoryAssignment, now: datetime) -> int:
+        every = self.story_updated_after
+        if every is None or story.new_story:
+            return 0
+        announced = self.emitter.announced(story.story_id)
+        if not any(story.articles - count >= every for count in announced.values()):
+            return 0
+        story_ref = (story.story_id, story.articles)
+        events = story_updates(article, announced, self.watchlists(), story_ref, now)
+        return self.emitter.update(story.story_id, story.articles, every, events)

@@ -47,6 +47,9 @@ class WorkerLoop:
             alerts=result.alerts,
             source=result.article.source if result.article else None,
             fallback=result.article.fallback_reason if result.article else None,
+            story=result.story.story_id if result.story else None,
+            story_articles=result.story.articles if result.story else None,
+            story_updates=result.updates,
         )
         return True
 

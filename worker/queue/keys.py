@@ -63,6 +63,10 @@ class Keys:
         """Exists once an alert was emitted: re-processing an item never emits it twice."""
         return f"{self._alerts}:emitted:{alert_id}"
 
+    def story_watchlists(self, story_id: str) -> str:
+        """Hash: watchlist id -> article count of the story when that watchlist last heard."""
+        return f"{self._alerts}:story:{story_id}"
+
     @property
     def endpoints_known(self) -> str:
         """Set of every endpoint id that ever had a delivery (finds those removed from config)."""

@@ -1,0 +1,115 @@
+"""One story, one alert: copies of a story from three feeds alert once and count 3 articles."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import redis
+from standardwebhooks.webhooks import Webhook
+
+from tests.support.cli import run_cli, write_config
+from tests.support.httpserver import LocalServer, Response
+from tests.support.site import (
+    WEBHOOK_SECRET,
+    FeedEntry,
+    Receiver,
+    article_html,
+    html_headers,
+    rss,
+    seed_article,
+)
+
+OTHER_NATO_STORY = [
+    "NATO defence ministers agreed on Thursday to expand the alliance's air policing mission over the Baltic states.",
+    "The decision follows months of talks in Brussels about rotating fighter squadrons from member countries.",
+    "Officials said the first aircraft would arrive in Lithuania before the end of the year.",
+] * 3
+
+
+def feed(server: LocalServer, path: str, entries: list[FeedEntry]) -> str:
+    return server.route(path, Response(200, rss(entries), {"Content-Type": "application/rss+xml"}))
+
+
+def mount_three_copies(server: LocalServer) -> list[str]:
+    title, paragraphs = seed_article()
+    port = server.port
+    original = f"http://127.0.0.1:{port}/world/putin-xi"
+    server.route(
+        "/world/putin-xi",
+        Response(200, article_html(title, paragraphs, canonical=original), html_headers()),
+    )
+    # The mobile site: another host name, the same text.
+    server.route(
+        "/m/world/putin-xi", Response(200, article_html(title, paragraphs), html_headers())
+    )
+    # A syndicated copy: a new headline, the story inside other boilerplate, a note added.
+    syndicated = (
+        ["Reporting by our partners at Action News."]
+        + paragraphs
+        + ["Editor's note: updated with reaction."]
+    )
+    server.route(
+        "/wire/0204-summit",
+        Response(200, article_html("Russia and China leaders meet", syndicated), html_headers()),
+    )
+    server.route(
+        "/world/air-policing",
+        Response(200, article_html("NATO expands air policing", OTHER_NATO_STORY), html_headers()),
+    )
+    return [
+        feed(
+            server,
+            "/one.xml",
+            [FeedEntry("1", title, original + "?utm_source=rss&utm_medium=feed")],
+        ),
+        feed(
+            server,
+            "/two.xml",
+            [FeedEntry("m1", title, f"http://localhost:{port}/m/world/putin-xi")],
+        ),
+        feed(
+            server,
+            "/three.xml",
+            [
+                FeedEntry("w1", "Russia and China leaders meet", server.url("/wire/0204-summit")),
+                FeedEntry("w2", "NATO expands air policing", server.url("/world/air-policing")),
+            ],
+        ),
+    ]
+
+
+def test_copies_of_one_story_alert_once_per_watchlist_and_count_as_one_story(
+    tmp_path: Path, server: LocalServer, redis_url: str, prefix: str, client: redis.Redis
+) -> None:
+    feeds = mount_three_copies(server)
+    receiver = Receiver()
+    config = write_config(
+        tmp_path, prefix, feeds, server.route("/hook", receiver), dedupe={"story_updated_after": 2}
+    )
+
+    result = run_cli("run", "--once", "--config", str(config), redis_url=redis_url)
+
+    assert result.returncode == 0, result.stderr
+    events = [Webhook(WEBHOOK_SECRET).verify(r.body, r.headers) for r in receiver.received]
+    created = [e for e in events if e["type"] == "alert.created"]
+    by_watchlist = sorted(e["data"]["watchlist"]["id"] for e in created)
+    assert by_watchlist == ["nato", "nato", "olympics", "taiwan"], (
+        "the copies alerted once; the other NATO story too"
+    )
+    seed_story = {
+        e["data"]["story"]["id"] for e in created if e["data"]["watchlist"]["id"] == "taiwan"
+    }
+    nato_stories = {
+        e["data"]["story"]["id"] for e in created if e["data"]["watchlist"]["id"] == "nato"
+    }
+    assert len(nato_stories) == 2 and seed_story < nato_stories
+
+    logs = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
+    processed = [e for e in logs if e["event"] == "item_processed" and e["story"] in seed_story]
+    assert len(processed) == 3
+    assert max(e["story_articles"] for e in processed) == 3
+    updates = [e for e in events if e["type"] == "story.updated"]
+    assert {u["data"]["story"]["articles"] for u in updates} == {3}
+    assert sorted(u["data"]["watchlist"]["id"] for u in updates) == ["nato", "olympics", "taiwan"]
+    assert len({r.headers["webhook-id"] for r in receiver.received}) == len(receiver.received)
