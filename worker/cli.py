@@ -15,6 +15,7 @@ from worker import opscli
 from worker.config import Settings, load_config
 from worker.errors import ConfigError, QueryError, WirewatchError
 from worker.observability.logging import configure_logging, get_logger
+from worker.pipeline.watchlists import config_signature
 from worker.queue.connection import resolve_redis
 
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
@@ -35,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("notifier", "deliver alerts to webhooks"),
         ("check", "validate the configuration"),
         ("match", "run a query or watchlist against text, an HTML file or a URL"),
+        ("reload", "validate the config and switch every running worker to its watchlists"),
         ("feeds", "feed health table; import/export OPML; discover a site's feeds"),
     ]:
         command = sub.add_parser(name, help=text, description=text)
@@ -76,6 +78,7 @@ def print_problems(problems: Sequence[str]) -> None:
 
 def load(args: argparse.Namespace) -> tuple[Settings, Path]:
     path = Path(args.config or default_config_path())
+    args.config_signature = config_signature(path)  # before reading: a later edit is a change
     settings = load_config(path, os.environ)
     configure_logging(settings.log.level, settings.log.format)
     return settings, path
@@ -93,12 +96,24 @@ def stop_event_on_signals() -> threading.Event:
     return stop
 
 
-def with_runtime(settings: Settings, body: Callable[[Any], int]) -> int:
+def reload_on_sighup(event: threading.Event) -> None:
+    """SIGHUP asks a running worker to reload its watchlists from the config files."""
+
+    def handler(signum: int, _frame: object) -> None:
+        event.set()
+
+    signal.signal(signal.SIGHUP, handler)
+
+
+def with_runtime(
+    settings: Settings, body: Callable[[Any], int], config_path: Path | None = None
+) -> int:
     """Run `body` with a Runtime on the configured or embedded Redis; stop what it started."""
     from worker.service import Runtime
 
     url, embedded = resolve_redis(settings.redis_url, settings.data_dir)
     rt = Runtime.open(settings, url)
+    rt.config_path = config_path
     try:
         return body(rt)
     finally:
@@ -108,7 +123,7 @@ def with_runtime(settings: Settings, body: Callable[[Any], int]) -> int:
 
 
 def run_ops(args: argparse.Namespace) -> int:
-    """Operator commands need the configured Redis, never a freshly started empty one."""
+    """Operator commands act on the configured Redis (the embedded one under data_dir if none)."""
     settings, _ = load(args)
     return with_runtime(settings, lambda rt: OPS_COMMANDS[args.command](args, rt))
 
@@ -122,14 +137,28 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_role(args: argparse.Namespace) -> int:
     from worker import service
 
-    settings, _ = load(args)
+    settings, path = load(args)
     role = {"scheduler": service.run_scheduler, "worker": service.run_worker}.get(
         args.command, service.run_notifier
     )
     stop = stop_event_on_signals()
 
     def body(rt: Any) -> int:
+        rt.config_signature = args.config_signature
+        reload_on_sighup(rt.reload_requested)
         role(rt, stop)
+        return EXIT_OK
+
+    return with_runtime(settings, body, path)
+
+
+def cmd_reload(args: argparse.Namespace) -> int:
+    """Validate the config and make its watchlists those of every running worker."""
+    settings, _ = load(args)
+
+    def body(rt: Any) -> int:
+        version = rt.shared_watchlists().publish(settings.watchlists)
+        print(f"watchlists version {version} in force: {len(settings.watchlists)} watchlist(s)")
         return EXIT_OK
 
     return with_runtime(settings, body)
@@ -178,6 +207,8 @@ def load_config_if_needed(args: argparse.Namespace) -> Settings | None:
 
 
 OPS_COMMANDS: dict[str, Callable[[argparse.Namespace, Any], int]] = {}
+
+
 def cmd_feeds(args: argparse.Namespace) -> int:
     from worker import feedscli
     from worker.service import fetch_limits
@@ -200,6 +231,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "worker": cmd_role,
     "notifier": cmd_role,
     "match": cmd_match,
+    "reload": cmd_reload,
 }
 
 if __name__ == "__main__":

@@ -12,24 +12,25 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from worker.alerts.breaker import BreakerPolicy
 from worker.alerts.delivery import DeliveryPolicy, Endpoint, Notifier
-from worker.config import Settings
+from worker.config import Settings, load_config
 from worker.dedupe.exact import ExactDedupe
 from worker.dedupe.stories import StoryIndex
 from worker.fetching import Fetcher, FetchLimits
 from worker.observability.logging import get_logger
 from worker.pipeline.emit import AlertEmitter
-from worker.pipeline.process import ItemProcessor, WatchlistInfo
+from worker.pipeline.process import ItemProcessor
 from worker.pipeline.runner import WorkerLoop
+from worker.pipeline.watchlists import ConfigWatcher, SharedWatchlists
 from worker.polling.poller import FeedPoller
 from worker.polling.setup import build_poller, build_scheduler, host_gate, poll_feeds_once
 from worker.queue.connection import Client, open_client
 from worker.queue.keys import ALERTS_GROUP, ITEMS_GROUP, Keys
 from worker.queue.streams import StreamConsumer
-from worker.rules import Matcher
 
 # Within `run --once`, retries due this soon are waited for; later ones stay for the next run.
 ONCE_RETRY_HORIZON_S = 30.0
@@ -50,10 +51,6 @@ def fetch_limits(settings: Settings) -> FetchLimits:
         allow_private_addresses=f.allow_private_addresses,
         user_agent=f.user_agent,
     )
-
-
-def watchlist_table(settings: Settings) -> dict[str, WatchlistInfo]:
-    return {w.id: WatchlistInfo(w.name, list(w.notify)) for w in settings.watchlists}
 
 
 def endpoints(settings: Settings) -> dict[str, Endpoint]:
@@ -83,12 +80,30 @@ class Runtime:
     client: Client
     keys: Keys
     log: Any
+    config_path: Path | None = None
+    config_signature: tuple[tuple[str, int, int], ...] = ()
+    reload_requested: threading.Event = field(default_factory=threading.Event)
+    _shared: SharedWatchlists | None = None
     _closers: list[Any] = field(default_factory=list)
 
     @classmethod
     def open(cls, settings: Settings, redis_url: str) -> Runtime:
         client = open_client(redis_url)
         return cls(settings, client, Keys(settings.redis_prefix), get_logger())
+
+    def config_watcher(self) -> ConfigWatcher | None:
+        """Watches the config files (and SIGHUP) to reload watchlists; None without a path."""
+        if self.config_path is None:
+            return None
+        path = self.config_path
+
+        def load() -> list[Any]:
+            return list(load_config(path, os.environ).watchlists)
+
+        shared = self.shared_watchlists()
+        watcher = ConfigWatcher(path, load, shared, self.log, self.config_signature)
+        watcher.requested = self.reload_requested
+        return watcher
 
     def fetcher(self) -> Fetcher:
         fetcher = Fetcher(fetch_limits(self.settings))
@@ -104,18 +119,24 @@ class Runtime:
     def poller(self) -> FeedPoller:
         return build_poller(self.settings, self.client, self.keys, self.fetcher(), self.log)
 
-    def worker_loop(self, matcher: Matcher | None = None) -> WorkerLoop:
+    def shared_watchlists(self) -> SharedWatchlists:
+        """One per process: the worker's processor and its config watcher share what it holds."""
+        if self._shared is None:
+            self._shared = SharedWatchlists(self.client, self.keys, self.log)
+        return self._shared
+
+    def worker_loop(self) -> WorkerLoop:
+        """A worker on the watchlists of this process's config (published for all workers)."""
         s = self.settings
-        compiled = matcher or Matcher.compile((w.id, w.query) for w in s.watchlists)
-        table = watchlist_table(s)
+        shared = self.shared_watchlists()
+        shared.publish(s.watchlists)
         window = s.dedupe.window
         processor = ItemProcessor(
             fetcher=self.fetcher(),
             dedupe=ExactDedupe(self.client, self.keys, window),
             stories=StoryIndex(self.client, self.keys, s.dedupe),
             emitter=AlertEmitter(self.client, self.keys, window),
-            matcher=lambda: compiled,
-            watchlists=lambda: table,
+            rules=shared.current,
             story_updated_after=s.dedupe.story_updated_after,
         )
         consumer = self._consumer(
@@ -154,8 +175,12 @@ def run_scheduler(rt: Runtime, stop: threading.Event) -> None:
 
 
 def run_worker(rt: Runtime, stop: threading.Event) -> None:
+    loop = rt.worker_loop()
+    watcher = rt.config_watcher()
+    if watcher is not None:
+        threading.Thread(target=watcher.run, args=(stop,), name="config-watch", daemon=True).start()
     rt.log.info("worker_started", watchlists=len(rt.settings.watchlists))
-    rt.worker_loop().run_forever(stop)
+    loop.run_forever(stop)
     rt.log.info("worker_stopped")
 
 

@@ -33,12 +33,19 @@ class Supervisor:
         self.children: dict[str, subprocess.Popen[bytes]] = {}
 
     def run(self, stop: threading.Event) -> int:
+        signal.signal(signal.SIGHUP, self._forward_hangup)
         for role in ROLES:
             self._spawn(role)
         while not stop.wait(0.5):
             self._restart_dead()
         self._stop_children()
         return 0
+
+    def _forward_hangup(self, signum: int, _frame: object) -> None:
+        """SIGHUP to `wirewatch run` reloads the watchlists: the worker does the reloading."""
+        for child in self.children.values():
+            if child.poll() is None:
+                child.send_signal(signal.SIGHUP)
 
     def _spawn(self, role: str) -> None:
         command = role_command(role, self.config_path)

@@ -19,15 +19,10 @@ from worker.extraction import text_fingerprint, url_key
 from worker.fetching import Fetcher
 from worker.pipeline.article import build_article
 from worker.pipeline.emit import AlertEmitter, PendingAlert
+from worker.pipeline.watchlists import WatchlistInfo, WatchlistSet
 from worker.queue.keys import short_hash
 from worker.records import Article, FeedItem
-from worker.rules import Document, Matcher
-
-
-@dataclass(frozen=True)
-class WatchlistInfo:
-    name: str
-    notify: list[str]
+from worker.rules import Document
 
 
 @dataclass(frozen=True)
@@ -101,8 +96,7 @@ class ItemProcessor:
     dedupe: ExactDedupe
     stories: StoryIndex
     emitter: AlertEmitter
-    matcher: Callable[[], Matcher]  # called per item so a reload takes effect at once
-    watchlists: Callable[[], Mapping[str, WatchlistInfo]]
+    rules: Callable[[], WatchlistSet]  # called per item so a reload takes effect at once
     story_updated_after: int | None = None
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
@@ -113,18 +107,21 @@ class ItemProcessor:
         story = self.stories.assign(
             item_identity(item), article.text, article.title, now.timestamp()
         )
-        updates = self._announce_growth(article, story, now)
+        rules = self.rules()
+        updates = self._announce_growth(article, story, rules, now)
         if verdict is not Verdict.NEW:
             return ProcessResult(verdict.value, 0, article, story, updates)
-        hits = self.matcher().match(rule_document(article))
+        hits = rules.matcher.match(rule_document(article))
         if not hits:
             return ProcessResult("no_match", 0, article, story, updates)
         story_ref = (story.story_id, story.articles)
-        alerts = pending_alerts(article, hits, self.watchlists(), story_ref, now)
+        alerts = pending_alerts(article, hits, rules.table, story_ref, now)
         emitted = self.emitter.emit(story.story_id, story.articles, alerts)
         return ProcessResult("alerted", emitted, article, story, updates)
 
-    def _announce_growth(self, article: Article, story: StoryAssignment, now: datetime) -> int:
+    def _announce_growth(
+        self, article: Article, story: StoryAssignment, rules: WatchlistSet, now: datetime
+    ) -> int:
         every = self.story_updated_after
         if every is None or story.new_story:
             return 0
@@ -132,5 +129,5 @@ class ItemProcessor:
         if not any(story.articles - count >= every for count in announced.values()):
             return 0
         story_ref = (story.story_id, story.articles)
-        events = story_updates(article, announced, self.watchlists(), story_ref, now)
+        events = story_updates(article, announced, rules.table, story_ref, now)
         return self.emitter.update(story.story_id, story.articles, every, events)

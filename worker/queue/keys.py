@@ -128,6 +128,12 @@ class Keys:
     def story_counts(self, slot: int, bucket: int) -> str:
         return f"{self.story_counts_prefix}{slot}:{bucket}"
 
+    # -- control ---------------------------------------------------------------------------
+    @property
+    def watchlists(self) -> str:
+        """Hash: the published watchlist set (version, digest, payload) every worker follows."""
+        return f"{{{self.prefix}:control}}:watchlists"
+
     # -- feeds -----------------------------------------------------------------------------
     def feed_state(self, feed_url: str) -> str:
         return f"{{{self.prefix}:feeds}}:state:{short_hash(feed_url)}"

@@ -1,0 +1,181 @@
+"""The watchlist set every worker matches against, shared through Redis and reloaded live.
+
+Whoever loads a configuration (a worker starting, a worker seeing its config files change or
+receiving SIGHUP, `wirewatch reload`) validates and compiles its watchlists first, and publishes
+them only if they compile: a broken watchlist never reaches a worker. Workers look at the shared
+version before each batch (at most once a second) and switch to a new set as soon as it appears,
+so every worker on every machine moves to the same set within about a second, without a restart.
+If a published set fails to compile in a worker, that worker keeps its last good set.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Protocol
+
+from worker.errors import ConfigError, QueryError
+from worker.queue.connection import Client, read_hash
+from worker.queue.keys import Keys
+from worker.rules import Matcher
+
+_CHECK_EVERY_S = 1.0
+
+
+class WatchlistLike(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def query(self) -> str: ...
+    @property
+    def notify(self) -> list[str]: ...
+
+
+@dataclass(frozen=True)
+class WatchlistInfo:
+    name: str
+    notify: list[str]
+
+
+@dataclass(frozen=True)
+class WatchlistSet:
+    """A compiled matcher and the watchlists it came from: always used together."""
+
+    version: int
+    digest: str
+    matcher: Matcher
+    table: Mapping[str, WatchlistInfo]
+
+
+def payload_of(watchlists: Iterable[WatchlistLike]) -> str:
+    rows = [
+        {"id": w.id, "name": w.name, "query": w.query, "notify": list(w.notify)} for w in watchlists
+    ]
+    return json.dumps(rows, ensure_ascii=False, sort_keys=True)
+
+
+def compile_payload(payload: str, version: int) -> WatchlistSet:
+    """Compile a published payload; raises QueryError if any query does not parse."""
+    rows = json.loads(payload)
+    matcher = Matcher.compile((row["id"], row["query"]) for row in rows)
+    table = {row["id"]: WatchlistInfo(row["name"], list(row["notify"])) for row in rows}
+    return WatchlistSet(version, hashlib.sha256(payload.encode()).hexdigest(), matcher, table)
+
+
+class SharedWatchlists:
+    def __init__(
+        self, client: Client, keys: Keys, log: Any, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.client = client
+        self.key = keys.watchlists
+        self.log = log
+        self.clock = clock
+        self._current: WatchlistSet | None = None
+        self._checked_at = float("-inf")
+        self._lock = threading.Lock()
+
+    def publish(self, watchlists: Iterable[WatchlistLike]) -> int:
+        """Validate, then make this the set of every worker; returns the version in force."""
+        payload = payload_of(watchlists)
+        candidate = compile_payload(payload, 0)
+        state = read_hash(self.client, self.key)
+        if state.get("digest") == candidate.digest:
+            return int(state["version"])
+        pipe = self.client.pipeline(transaction=True)
+        pipe.hincrby(self.key, "version", 1)
+        pipe.hset(self.key, mapping={"digest": candidate.digest, "payload": payload})
+        version = int(pipe.execute()[0])
+        self.log.info("watchlists_published", version=version, watchlists=len(candidate.table))
+        with self._lock:  # already compiled: no need to compile it again on the next refresh
+            self._current = replace(candidate, version=version)
+        return version
+
+    def current(self) -> WatchlistSet:
+        """The set in force, refreshed from Redis at most once a second."""
+        with self._lock:
+            if self._current is None or self.clock() - self._checked_at >= _CHECK_EVERY_S:
+                self._refresh()
+                self._checked_at = self.clock()
+            if self._current is None:
+                raise ConfigError(["no watchlists have been published to Redis yet"])
+            return self._current
+
+    def _refresh(self) -> None:
+        state = read_hash(self.client, self.key)
+        version = int(state.get("version") or 0)
+        if not version or (self._current is not None and self._current.version == version):
+            return
+        try:
+            self._current = compile_payload(state["payload"], version)
+        except (QueryError, KeyError, ValueError) as exc:
+            self.log.error(
+                "watchlists_rejected", version=version, error=str(exc), kept=self._version()
+            )
+            return
+        self.log.info("watchlists_loaded", version=version, watchlists=len(self._current.table))
+
+    def _version(self) -> int | None:
+        return self._current.version if self._current else None
+
+
+def config_signature(path: Path) -> tuple[tuple[str, int, int], ...]:
+    """Names, sizes and modification times of the config files: changes when any file does."""
+    files = sorted(path.glob("*.y*ml")) if path.is_dir() else [path]
+    stats = []
+    for file in files:
+        try:
+            info = file.stat()
+        except FileNotFoundError:
+            continue
+        stats.append((str(file), info.st_size, info.st_mtime_ns))
+    return tuple(stats)
+
+
+class ConfigWatcher:
+    """Reloads the watchlists when the config files change or on request (SIGHUP)."""
+
+    def __init__(
+        self,
+        path: Path,
+        load: Callable[[], Iterable[WatchlistLike]],
+        shared: SharedWatchlists,
+        log: Any,
+        loaded_signature: tuple[tuple[str, int, int], ...],
+        interval_s: float = 2.0,
+    ) -> None:
+        """`loaded_signature` is the files' signature taken before the running config was read,
+        so an edit made while the process was starting is still seen as a change."""
+        self.path = path
+        self.load = load
+        self.shared = shared
+        self.log = log
+        self.interval_s = interval_s
+        self.requested = threading.Event()
+        self._signature = loaded_signature
+
+    def run(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            self.requested.wait(self.interval_s)
+            self.shared.current()  # pick up sets published elsewhere even while no item arrives
+            changed = config_signature(self.path) != self._signature
+            if changed or self.requested.is_set():
+                self.requested.clear()
+                self._signature = config_signature(self.path)
+                self.reload()
+
+    def reload(self) -> bool:
+        """Load and publish the config's watchlists; on any error keep the set in force."""
+        try:
+            version = self.shared.publish(self.load())
+        except (ConfigError, QueryError) as exc:
+            self.log.error("config_reload_failed", config=str(self.path), error=str(exc))
+            return False
+        self.log.info("config_reloaded", config=str(self.path), version=version)
+        return True
