@@ -1,0 +1,221 @@
+"""Polling benchmark: 10,000 feeds from a local server, one scheduler process.
+
+A raw asyncio HTTP/1.1 server in a child process serves /f/<n>. Each measured cycle, 10% of the
+feeds gain one new item; the other 90% are unchanged: half answer 304 to their ETag, half send
+the same body again (no validators, so the body hash decides). One FeedScheduler (the real
+claim/lease, host gate and thread pool) polls every feed once per cycle against a real Redis.
+
+Figures: cycle wall time and feeds/s; CPU per unchanged and per changed feed (thread CPU of each
+poll: fetch, hash, parse, queue, state), whole-process CPU per feed (APScheduler, claims and the
+host gate included); beside `feedparser.parse` alone on the same changed bodies in the same run.
+
+All feeds are on one host (127.0.0.1), so the bench lifts that host's politeness limits (an
+override, as a user would for their own server); the gate is still consulted for every poll.
+
+    .venv/bin/python bench/polling.py [--feeds 10000] [--redis redis://127.0.0.1:6379/14]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import statistics
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import feedparser
+import redis
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from worker.fetching import Fetcher, FetchLimits
+from worker.observability.logging import configure_logging, get_logger
+from worker.polling.politeness import HostGate, HostLimit
+from worker.polling.poller import FeedPoller, PollOutcome, PollPolicy
+from worker.polling.scheduler import FeedScheduler
+from worker.queue.keys import Keys
+
+ITEMS = 20
+
+
+def feed_body(n: int, version: int) -> bytes:
+    items = "".join(
+        f"<item><guid>f{n}-{version - i}</guid><title>Story {version - i} of feed {n}</title>"
+        f"<link>http://news.example/{n}/{version - i}</link><description>Paragraph about "
+        f"events number {version - i}, with some words to make it a realistic size for a news "
+        f"summary in a feed.</description><pubDate>Sat, 28 Nov 2026 {(version - i) % 24:02d}"
+        ":00:00 GMT</pubDate></item>"
+        for i in range(ITEMS)
+    )
+    return (
+        f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Feed {n}'
+        f"</title><link>http://news.example/{n}</link><description>d</description>{items}"
+        "</channel></rss>"
+    ).encode()
+
+
+def serve(port_out: Any, cycle: Any) -> None:
+    """The child process: answers /f/<n> from the shared cycle number."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                writer.write(respond(head, cycle.value))
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+
+    async def main() -> None:
+        server = await asyncio.start_server(handle, "127.0.0.1", 0, backlog=1024)
+        port_out.value = server.sockets[0].getsockname()[1]
+        async with server:
+            await server.serve_forever()
+
+    asyncio.run(main())
+
+
+def respond(head: bytes, cycle: int) -> bytes:
+    lines = head.decode("latin-1").split("\r\n")
+    n = int(lines[0].split()[1].rsplit("/", 1)[1])
+    version = ITEMS + sum(1 for c in range(1, cycle + 1) if n % 10 == c % 10)
+    etag = f'"{n}-{version}"'
+    if n % 2 == 0 and any(line.lower() == f"if-none-match: {etag}" for line in lines):
+        return b"HTTP/1.1 304 Not Modified\r\nContent-Length: 0\r\n\r\n"
+    body = feed_body(n, version)
+    extra = f"ETag: {etag}\r\n" if n % 2 == 0 else ""
+    return (
+        f"HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\n{extra}"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+
+
+@dataclass(frozen=True)
+class Feed:
+    url: str
+    name: str | None = None
+    interval: float = 900.0
+    tags: list[str] = field(default_factory=list)
+
+
+class MeasuredPoller(FeedPoller):
+    """Records the thread CPU time of every poll, by outcome."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.samples: list[tuple[str, float]] = []
+        self.lock = threading.Lock()
+        self.done = threading.Semaphore(0)
+
+    def poll(self, feed: Any, state: Any = None) -> PollOutcome:
+        started = time.thread_time()
+        outcome = super().poll(feed, state)
+        spent = time.thread_time() - started
+        with self.lock:
+            self.samples.append((outcome.status, spent))
+        self.done.release()
+        return outcome
+
+
+def run_cycle(
+    poller: MeasuredPoller, client: redis.Redis, keys: Keys, feeds: list[Feed], concurrency: int
+) -> dict[str, float]:
+    pipe = client.pipeline(transaction=False)
+    for feed in feeds:
+        pipe.hset(keys.feed_state(feed.url), "next_poll", "0")
+    pipe.execute()
+    poller.samples.clear()
+    gate = HostGate(client, keys, overrides={"127.0.0.1": HostLimit(concurrency, 0.0)})
+    scheduler = FeedScheduler(
+        poller, feeds, get_logger(), time.time, gate=gate, concurrency=concurrency,
+        start_spread_s=0.001,
+    )  # fmt: skip
+    cpu, wall = time.process_time(), time.perf_counter()
+    scheduler.start()
+    for _ in feeds:
+        poller.done.acquire()
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    scheduler.stop()
+    return {"wall_s": wall, "process_cpu_s": cpu}
+
+
+def per_status(samples: list[tuple[str, float]], status: str) -> list[float]:
+    return [s for st, s in samples if st == status]
+
+
+def feedparser_cpu(bodies: list[bytes]) -> float:
+    spent = []
+    for body in bodies:
+        started = time.thread_time()
+        feedparser.parse(body)
+        spent.append(time.thread_time() - started)
+    return statistics.mean(spent)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--feeds", type=int, default=10_000)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--redis", default="redis://127.0.0.1:6379/14")
+    args = parser.parse_args()
+    configure_logging("warning", "json")
+
+    port, cycle = multiprocessing.Value("i", 0), multiprocessing.Value("i", 0)
+    child = multiprocessing.Process(target=serve, args=(port, cycle), daemon=True)
+    child.start()
+    while not port.value:
+        time.sleep(0.05)
+    client = redis.Redis.from_url(args.redis, decode_responses=True)
+    client.flushdb()
+    keys = Keys("bench")
+    feeds = [Feed(f"http://127.0.0.1:{port.value}/f/{n}") for n in range(args.feeds)]
+    policy = PollPolicy(jitter=0.1, max_backoff_s=21600, seen_retention_s=86400 * 90)
+    limits = FetchLimits(timeout_s=30, allow_private_addresses=True)
+    with Fetcher(limits) as fetcher:
+        poller = MeasuredPoller(client, keys, fetcher, policy, get_logger(), time.time)
+        warm = run_cycle(poller, client, keys, feeds, args.concurrency)  # first sight: all new
+        cycle.value = 1
+        measured = run_cycle(poller, client, keys, feeds, args.concurrency)
+    changed_bodies = [feed_body(n, ITEMS + 1) for n in range(args.feeds) if n % 10 == 1]
+    baseline = feedparser_cpu(changed_bodies)
+    child.terminate()
+    report(args.feeds, warm, measured, poller.samples, baseline)
+
+
+def report(
+    feeds: int,
+    warm: dict[str, float],
+    measured: dict[str, float],
+    samples: list[tuple[str, float]],
+    baseline_s: float,
+) -> None:
+    unchanged = per_status(samples, "unchanged")
+    changed = per_status(samples, "new_items")
+    figures = {
+        "feeds": feeds,
+        "first_cycle_s": round(warm["wall_s"], 2),
+        "cycle_s": round(measured["wall_s"], 2),
+        "feeds_per_s": round(feeds / measured["wall_s"], 1),
+        "unchanged": len(unchanged),
+        "changed": len(changed),
+        "errors": len(per_status(samples, "error")),
+        "unchanged_cpu_ms": round(statistics.mean(unchanged) * 1000, 3),
+        "changed_cpu_ms": round(statistics.mean(changed) * 1000, 3),
+        "feedparser_cpu_ms": round(baseline_s * 1000, 3),
+        "changed_vs_feedparser": round(statistics.mean(changed) / baseline_s, 3),
+        "process_cpu_per_feed_ms": round(measured["process_cpu_s"] / feeds * 1000, 3),
+    }
+    print(f"{'measure':<28}{'value':>12}")
+    for name, value in figures.items():
+        print(f"{name:<28}{value:>12}")
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()
