@@ -22,6 +22,7 @@ from worker.dedupe.exact import ExactDedupe
 from worker.dedupe.stories import StoryIndex
 from worker.fetching import Fetcher, FetchLimits
 from worker.observability.logging import get_logger
+from worker.observability.resilience import keep_running
 from worker.pipeline.emit import AlertEmitter
 from worker.pipeline.process import ItemProcessor
 from worker.pipeline.runner import WorkerLoop
@@ -34,7 +35,8 @@ from worker.queue.streams import StreamConsumer
 
 # Within `run --once`, retries due this soon are waited for; later ones stay for the next run.
 ONCE_RETRY_HORIZON_S = 30.0
-_NOTIFIER_IDLE_S = 0.5
+_DISPATCH_IDLE_S = 0.2  # how often due retries and digests are looked for when all is quiet
+_INTAKE_BLOCK_MS = 500
 
 
 def consumer_name(role: str) -> str:
@@ -185,15 +187,32 @@ def run_worker(rt: Runtime, stop: threading.Event) -> None:
 
 
 def run_notifier(rt: Runtime, stop: threading.Event) -> None:
+    """Intake (alerts off the stream) and dispatch (due deliveries out) run side by side, so a
+    burst of alerts never waits for a sending loop, nor sending for the stream."""
     notifier, consumer = rt.notifier(), rt.alerts_consumer()
+    intake = threading.Thread(
+        target=take_alerts_until, args=(notifier, consumer, stop), name="alert-intake", daemon=True
+    )
+    intake.start()
     rt.log.info("notifier_started", endpoints=len(rt.settings.webhooks))
-    while not stop.is_set():
-        took = take_alerts(notifier, consumer, block_ms=200)
+
+    def dispatch_step() -> None:
         notifier.flush_digests()
-        if not took and not notifier.dispatch():
-            stop.wait(_NOTIFIER_IDLE_S)
+        notifier.dispatch()
+        notifier.wait_for_work(_DISPATCH_IDLE_S)
+
+    keep_running(dispatch_step, stop, rt.log, "dispatch")
+    intake.join()
     notifier.wait_idle(rt.settings.delivery.timeout + 5)  # let requests in flight finish
     rt.log.info("notifier_stopped")
+
+
+def take_alerts_until(notifier: Notifier, consumer: StreamConsumer, stop: threading.Event) -> None:
+    def step() -> None:
+        if take_alerts(notifier, consumer, block_ms=_INTAKE_BLOCK_MS):
+            notifier.wake()
+
+    keep_running(step, stop, notifier.log, "alert-intake")
 
 
 def take_alerts(notifier: Notifier, consumer: StreamConsumer, block_ms: int | None) -> int:

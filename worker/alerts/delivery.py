@@ -88,6 +88,7 @@ class Notifier:
         self._in_flight = dict.fromkeys(endpoints, 0)
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
+        self._work = threading.Event()  # set when an alert arrives or a sending slot frees up
 
     def close(self) -> None:
         for pool in self._pools.values():
@@ -193,6 +194,7 @@ class Notifier:
             with self._lock:
                 self._in_flight[endpoint_id] -= 1
                 self._idle.notify_all()
+            self._work.set()
 
     def _send(self, endpoint: Endpoint, ident: str, raw: str) -> None:
         if not raw:
@@ -287,6 +289,14 @@ class Notifier:
         return 0
 
     # -- waiting -----------------------------------------------------------------------------
+    def wake(self) -> None:
+        self._work.set()
+
+    def wait_for_work(self, timeout_s: float) -> None:
+        """Sleep until an alert arrives, a slot frees up, or the timeout (retries come due)."""
+        self._work.wait(timeout_s)
+        self._work.clear()
+
     def wait_idle(self, timeout_s: float | None = None) -> bool:
         """Block until no request is in flight (burst mode); False if the timeout passed."""
         with self._idle:

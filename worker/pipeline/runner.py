@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from worker.observability.resilience import keep_running
 from worker.pipeline.process import ItemProcessor
 from worker.queue.streams import Entry, StreamConsumer
 from worker.records import FeedItem
@@ -59,9 +60,11 @@ class WorkerLoop:
     def run_forever(self, stop: threading.Event) -> None:
         self.consumer.ensure_group()
         with ThreadPoolExecutor(self.concurrency, thread_name_prefix="item") as pool:
-            while not stop.is_set():
-                entries = self.consumer.read(self.batch, _BLOCK_MS)
-                self.run_batch(pool, entries)
+
+            def step() -> None:
+                self.run_batch(pool, self.consumer.read(self.batch, _BLOCK_MS))
+
+            keep_running(step, stop, self.log, "worker")
 
     def run_until_drained(self) -> int:
         """Burst mode: process what is queued now (pending entries once), then return."""
