@@ -217,12 +217,12 @@ def take_alerts_until(notifier: Notifier, consumer: StreamConsumer, stop: thread
 
 def take_alerts(notifier: Notifier, consumer: StreamConsumer, block_ms: int | None) -> int:
     entries = consumer.read(64, block_ms)
-    for entry in entries:
-        try:
-            notifier.take(entry, consumer.group)
-        except Exception as exc:  # a malformed alert must not stop the ones behind it
-            notifier.log.exception("alert_intake_failed", entry=entry[0], error=str(exc))
-            consumer.fail(entry, f"{type(exc).__name__}: {exc}")
+    for entry, exc in notifier.take_batch(entries, consumer.group):
+        # A malformed alert must not stop the ones behind it: counted, then dead-lettered.
+        notifier.log.error(
+            "alert_intake_failed", entry=entry[0], error=f"{type(exc).__name__}: {exc}"
+        )
+        consumer.fail(entry, f"{type(exc).__name__}: {exc}")
     return len(entries)
 
 

@@ -24,7 +24,7 @@ from worker.alerts.breaker import BreakerPolicy, Circuit
 from worker.alerts.formats import render
 from worker.alerts.retry import Outcome, classify, retry_delay
 from worker.alerts.signing import signed_headers
-from worker.alerts.store import DeliveryRecord, DeliveryStore, Target
+from worker.alerts.store import DeliveryRecord, DeliveryStore, Target, breaker_of
 from worker.queue.connection import Client
 from worker.queue.keys import Keys, short_hash
 from worker.queue.streams import Entry
@@ -98,16 +98,37 @@ class Notifier:
     # -- intake ------------------------------------------------------------------------------
     def take(self, entry: Entry, group: str) -> None:
         """Log the alert, queue it for each endpoint it names, and ack it: one atomic step."""
+        failed = self.take_batch([entry], group)
+        if failed:
+            raise failed[0][1]
+
+    def take_batch(self, entries: Sequence[Entry], group: str) -> list[tuple[Entry, Exception]]:
+        """`take` for many alerts in one round trip; returns those that failed, with the error."""
+        pipe = self.store.client.pipeline(transaction=False)
+        queued: list[Entry] = []
+        failed: list[tuple[Entry, Exception]] = []
+        for entry in entries:
+            try:
+                self._queue_take(entry, group, pipe)
+            except (ValueError, KeyError, TypeError) as exc:  # a malformed alert entry
+                failed.append((entry, exc))
+            else:
+                queued.append(entry)
+        replies = pipe.execute(raise_on_error=False)
+        failed += [(e, r) for e, r in zip(queued, replies, strict=True) if isinstance(r, Exception)]
+        return failed
+
+    def _queue_take(self, entry: Entry, group: str, pipe: Any) -> None:
         fields = entry[1]
         envelope = json.loads(fields["body"])
-        self._log_event(envelope, fields)
         targets = [
             self._target(eid, envelope, fields["body"])
             for eid in json.loads(fields.get("notify", "[]"))
         ]
         data = envelope["data"]
         msg_id = data.get("event_id") or data.get("alert_id") or "ev_" + short_hash(fields["body"])
-        self.store.take(entry[0], group, msg_id, targets, self.clock())
+        self.store.take(entry[0], group, msg_id, targets, self.clock(), pipe)
+        self._log_event(envelope, fields)
 
     def _target(self, endpoint_id: str, envelope: dict[str, Any], body: str) -> Target:
         endpoint = self.endpoints.get(endpoint_id)
@@ -144,7 +165,8 @@ class Notifier:
         state = self.store.state(endpoint_id)
         if state.get("disabled"):
             return self._dead_letter_all(endpoint_id, f"endpoint disabled: {state['disabled']}")
-        room = self._room(endpoint_id)
+        circuit = breaker_of(state).circuit(self.clock(), self.policy.breaker)
+        room = self._room(endpoint_id, circuit)
         if room <= 0:
             return 0
         claimed = self.store.claim(endpoint_id, self.clock(), room, self.policy.lease_s)
@@ -152,15 +174,11 @@ class Notifier:
             self._in_flight[endpoint_id] += len(claimed)
         for ident, raw in claimed:
             self._pools[endpoint_id].submit(self._send_guarded, endpoint_id, ident, raw)
-        if not claimed and room == 1 and self._circuit(endpoint_id) is Circuit.HALF_OPEN:
+        if not claimed and circuit is Circuit.HALF_OPEN:
             self.store.release_probe(endpoint_id)  # nothing to probe with yet
         return len(claimed)
 
-    def _circuit(self, endpoint_id: str) -> Circuit:
-        return self.store.breaker(endpoint_id).circuit(self.clock(), self.policy.breaker)
-
-    def _room(self, endpoint_id: str) -> int:
-        circuit = self._circuit(endpoint_id)
+    def _room(self, endpoint_id: str, circuit: Circuit) -> int:
         with self._lock:
             free = self.policy.concurrency - self._in_flight[endpoint_id]
             busy = self._in_flight[endpoint_id] > 0
@@ -204,11 +222,12 @@ class Notifier:
         log = self.log.bind(endpoint=endpoint.id, delivery=ident)
         outcome = self._post(endpoint, record)
         record.attempts += 1
-        self._record_outcome(endpoint.id, outcome)
         if outcome.delivered:
-            self.store.settle(endpoint.id, ident)
+            self.store.settle_delivered(endpoint.id, ident, self.clock())
             log.info("delivered", attempts=record.attempts)
-        elif outcome.gone:
+            return
+        self._record_failure(endpoint.id, outcome)
+        if outcome.gone:
             self.store.disable(endpoint.id, outcome.error)
             self.store.dead_letter(endpoint.id, ident, record.to_json(), outcome.error)
             log.error("endpoint_disabled", reason=outcome.error)
@@ -224,22 +243,14 @@ class Notifier:
             return Outcome(False, f"{type(exc).__name__}: {exc}")
         return classify(response.status_code, response.headers, self._now())
 
-    def _record_outcome(self, endpoint_id: str, outcome: Outcome) -> None:
+    def _record_failure(self, endpoint_id: str, outcome: Outcome) -> None:
         now = self.clock()
-        if outcome.delivered:
-            fields = {"last_success_at": str(now)}
-            self.store.save_outcome(
-                endpoint_id, self.store.breaker(endpoint_id).after_success(), fields
-            )
-        else:
-            after = self.store.count_failure(endpoint_id).after_failure(now, self.policy.breaker)
-            fields = {"last_error": outcome.error, "last_error_at": str(now)}
-            self.store.save_opening(endpoint_id, after, fields)
-            if after.failures == self.policy.breaker.threshold:
-                self.log.warning(
-                    "circuit_opened", endpoint=endpoint_id, cooldown_s=after.cooldown_s
-                )
+        after = self.store.count_failure(endpoint_id).after_failure(now, self.policy.breaker)
+        fields = {"last_error": outcome.error, "last_error_at": str(now)}
+        self.store.save_opening(endpoint_id, after, fields)
         self.store.release_probe(endpoint_id)
+        if after.failures == self.policy.breaker.threshold:
+            self.log.warning("circuit_opened", endpoint=endpoint_id, cooldown_s=after.cooldown_s)
 
     def _retry_or_dead_letter(
         self, ident: str, record: DeliveryRecord, outcome: Outcome, log: Any
@@ -282,9 +293,7 @@ class Notifier:
             alerts=[e["data"].get("alert_id", "") for e in envelopes],
         )
         if self.store.seal_digest(endpoint.id, taken, record, now):
-            self.store.save_outcome(
-                endpoint.id, self.store.breaker(endpoint.id), {"last_digest_at": str(now)}
-            )
+            self.store.mark_digest_sent(endpoint.id, now)
             return 1
         return 0
 

@@ -95,6 +95,14 @@ def delivery_id(msg_id: str, endpoint_id: str) -> str:
     return f"{msg_id}:{endpoint_id}"
 
 
+def breaker_of(state: Mapping[str, str]) -> Breaker:
+    return Breaker(
+        int(state.get("failures") or 0),
+        float(state.get("open_until") or 0),
+        float(state.get("cooldown_s") or 0),
+    )
+
+
 class DeliveryStore:
     def __init__(self, client: Client, keys: Keys) -> None:
         self.client = client
@@ -104,8 +112,15 @@ class DeliveryStore:
         self._digest = client.register_script(_DIGEST)
 
     def take(
-        self, entry_id: str, group: str, msg_id: str, targets: Sequence[Target], now: float
+        self,
+        entry_id: str,
+        group: str,
+        msg_id: str,
+        targets: Sequence[Target],
+        now: float,
+        pipe: Any = None,
     ) -> None:
+        """Queue one alert's deliveries and ack it (atomic); on `pipe`, sent with its batch."""
         keys = [self.keys.deliveries, self.keys.alerts_stream, self.keys.endpoints_known]
         args: list[Any] = [now, group, entry_id]
         for target in targets:
@@ -119,7 +134,7 @@ class DeliveryStore:
                     target.endpoint_id, msg_id, target.body, now, alerts=[msg_id]
                 )
                 args += ["d", ident, record.to_json()]
-        self._intake(keys=keys, args=args)
+        self._intake(keys=keys, args=args, client=pipe or self.client)
 
     def claim(
         self, endpoint_id: str, now: float, limit: int, lease_s: float
@@ -132,6 +147,22 @@ class DeliveryStore:
         pipe = self.client.pipeline(transaction=True)
         pipe.hdel(self.keys.deliveries, ident)
         pipe.zrem(self.keys.endpoint_due(endpoint_id), ident)
+        pipe.execute()
+
+    def settle_delivered(self, endpoint_id: str, ident: str, now: float) -> None:
+        """A delivered request, in one round trip: the record goes, the circuit closes."""
+        closed = {
+            "failures": "0",
+            "open_until": "0",
+            "cooldown_s": "0",
+            "last_success_at": str(now),
+        }
+        mapping: Any = closed
+        pipe = self.client.pipeline(transaction=True)
+        pipe.hdel(self.keys.deliveries, ident)
+        pipe.zrem(self.keys.endpoint_due(endpoint_id), ident)
+        pipe.hset(self.keys.endpoint_state(endpoint_id), mapping=mapping)
+        pipe.delete(self.keys.endpoint_probe(endpoint_id))
         pipe.execute()
 
     def reschedule(self, ident: str, record: DeliveryRecord, due_at: float) -> None:
@@ -162,21 +193,10 @@ class DeliveryStore:
         return read_hash(self.client, self.keys.endpoint_state(endpoint_id))
 
     def breaker(self, endpoint_id: str) -> Breaker:
-        state = self.state(endpoint_id)
-        return Breaker(
-            int(state.get("failures") or 0),
-            float(state.get("open_until") or 0),
-            float(state.get("cooldown_s") or 0),
-        )
+        return breaker_of(self.state(endpoint_id))
 
-    def save_outcome(self, endpoint_id: str, breaker: Breaker, fields: Mapping[str, str]) -> None:
-        values = {
-            "failures": str(breaker.failures),
-            "open_until": str(breaker.open_until),
-            "cooldown_s": str(breaker.cooldown_s),
-            **fields,
-        }
-        write_hash(self.client, self.keys.endpoint_state(endpoint_id), values)
+    def mark_digest_sent(self, endpoint_id: str, now: float) -> None:
+        write_hash(self.client, self.keys.endpoint_state(endpoint_id), {"last_digest_at": str(now)})
 
     def count_failure(self, endpoint_id: str) -> Breaker:
         """The breaker as it was before this failure, its count bumped atomically in Redis.
