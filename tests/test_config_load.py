@@ -124,7 +124,7 @@ BAD = [
     ),
     (
         "feeds:\n  - url: https://a.org/\n    tag: [x]\n",
-        "3: feeds[0].tag: unknown key; expected one of: url, name, interval, tags",
+        "3: feeds[0].tag: unknown key; did you mean 'tags'?",
     ),
     (
         "feeds:\n  - url: https://a.org/\n  - url: https://a.org/\n",
@@ -166,7 +166,8 @@ BAD = [
     ("fetch:\n  max_bytes: 5XB\n", "2: fetch.max_bytes: invalid size '5XB'; use a number of bytes or a number with a unit: 512KB, 5MB, 10MiB"),
     ("fetch:\n  max_redirects: -1\n", "2: fetch.max_redirects: must be greater than or equal to 0"),
     ("fetch:\n  allow_private_addresses: perhaps\n", "2: fetch.allow_private_addresses: must be a valid boolean, unable to interpret input"),
-    ("scheduler:\n  jiter: 0.2\n", "2: scheduler.jiter: unknown key; expected one of: jitter, max_backoff, seen_retention"),
+    ("scheduler:\n  unhealthy_notify: [pager]\n", "2: scheduler.unhealthy_notify[0]: unknown webhook id 'pager' (webhooks: none are defined)"),
+    ("scheduler:\n  jiter: 0.2\n", "2: scheduler.jiter: unknown key; did you mean 'jitter'?"),
     ("worker:\n  concurrency: 0\n", "2: worker.concurrency: must be greater than or equal to 1"),
     ("worker:\n  concurrency: 65\n", "2: worker.concurrency: must be less than or equal to 64"),
     ("log:\n  level: loud\n", "2: log.level: must be 'debug', 'info', 'warning' or 'error'"),
@@ -175,8 +176,12 @@ BAD = [
     ("\nredis_prefix: 'a b'\n", "2: redis_prefix: use only letters, digits, '_' and '-'"),
     (
         "\nfeed: []\n",
-        "2: feed: unknown key; expected one of: redis_url, redis_prefix, data_dir, feeds, watchlists,"
-        " webhooks, delivery, fetch, scheduler, worker, log",
+        "2: feed: unknown key; did you mean 'feeds'?",
+    ),
+    (
+        "\nsources: []\n",
+        "2: sources: unknown key; expected one of: redis_url, redis_prefix, data_dir, feeds, watchlists,"
+        " webhooks, delivery, fetch, scheduler, worker, dedupe, log",
     ),
     ("log:\n  level: info\n  level: debug\n", "3: log.level: key 'level' appears twice in one mapping (first on line 2)"),
 ]  # fmt: skip

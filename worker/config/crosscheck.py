@@ -1,4 +1,5 @@
-"""Checks that span entries: duplicate feed URLs and ids, notify lists naming unknown webhooks.
+"""Checks that span entries: duplicate feed URLs and ids, notify lists naming unknown webhooks
+(a watchlist's `notify`, and `scheduler.unhealthy_notify`).
 
 They read the raw merged data rather than validated models so they still run, and report, when
 some other entry is invalid; each problem names the line of the offending value.
@@ -51,12 +52,20 @@ class _Checker:
             first.setdefault(value, path)
 
     def notify_targets(self) -> None:
-        known = {value for _, value in self._values("webhooks", "id")}
-        listed = ", ".join(sorted(known)) or "none are defined"
         watchlists = self.document.data.get("watchlists")
         for index, entry in enumerate(watchlists if isinstance(watchlists, list) else []):
             notify = entry.get("notify") if isinstance(entry, dict) else None
-            for position, target in enumerate(notify if isinstance(notify, list) else []):
-                if isinstance(target, str) and target not in known:
-                    path: DataPath = ("watchlists", index, "notify", position)
-                    self._add(path, f"unknown webhook id {target!r} (webhooks: {listed})")
+            self._check_targets(("watchlists", index, "notify"), notify)
+        scheduler = self.document.data.get("scheduler")
+        if isinstance(scheduler, dict):
+            self._check_targets(
+                ("scheduler", "unhealthy_notify"), scheduler.get("unhealthy_notify")
+            )
+
+    def _check_targets(self, where: DataPath, notify: object) -> None:
+        known = {value for _, value in self._values("webhooks", "id")}
+        listed = ", ".join(sorted(known)) or "none are defined"
+        for position, target in enumerate(notify if isinstance(notify, list) else []):
+            if isinstance(target, str) and target not in known:
+                path: DataPath = (*where, position)
+                self._add(path, f"unknown webhook id {target!r} (webhooks: {listed})")

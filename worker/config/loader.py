@@ -5,6 +5,7 @@ Foreign errors (yaml, pydantic) stop here; callers only see `ConfigError`.
 
 from __future__ import annotations
 
+import difflib
 import os
 import typing
 from collections.abc import Mapping
@@ -90,13 +91,20 @@ def _problem(error: ErrorDetails, document: Document, default: Origin) -> Proble
     return Problem(locate(document.origins, path, default), path, _message(error, path))
 
 
+def _unknown_key(key: str, known: list[str]) -> str:
+    """Name the likely intended key when there is one (a typo), else list the valid keys."""
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.75)
+    if close:
+        return f"unknown key; did you mean {close[0]!r}?"
+    return f"unknown key; expected one of: {', '.join(known)}" if known else "unknown key"
+
+
 def _message(error: ErrorDetails, path: DataPath) -> str:
     kind = error["type"]
     if kind == "missing":
         return "required field is missing"
     if kind == "extra_forbidden":
-        known = _known_keys(path[:-1])
-        return f"unknown key; expected one of: {', '.join(known)}" if known else "unknown key"
+        return _unknown_key(str(path[-1]), _known_keys(path[:-1]))
     # Pydantic's wording, turned to match ours ("<field>: must be ...").
     message = str(error["msg"]).removeprefix("Value error, ")
     return message.replace("Input should be", "must be", 1)
