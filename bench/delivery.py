@@ -62,7 +62,7 @@ def receiver_main(port: int, results: Any, ready: Any, done: Any) -> None:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
             received = time.time()
             with lock:
@@ -120,7 +120,9 @@ def alert_fields(index: int, notify: list[str]) -> dict[str, str]:
     return {"alert": json.dumps(data), "notify": json.dumps(notify), "body": body}
 
 
-def run_scenario(name: str, endpoints: dict[str, str], count: int, rate: float | None) -> dict[str, Any]:
+def run_scenario(
+    name: str, endpoints: dict[str, str], count: int, rate: float | None
+) -> dict[str, Any]:
     client = redis.Redis.from_url(REDIS_URL, decode_responses=True)
     prefix = "bench" + uuid.uuid4().hex[:8]
     keys = Keys(prefix)
@@ -162,7 +164,9 @@ def delivered_live(client: redis.Redis, keys: Keys, live: list[str]) -> int:
     return read * len(live) - queued if read else 0
 
 
-def inject(client: redis.Redis, keys: Keys, count: int, notify: list[str], rate: float | None) -> dict[str, float]:
+def inject(
+    client: redis.Redis, keys: Keys, count: int, notify: list[str], rate: float | None
+) -> dict[str, float]:
     created: dict[str, float] = {}
     start = time.time()
     for index in range(count):
@@ -174,9 +178,13 @@ def inject(client: redis.Redis, keys: Keys, count: int, notify: list[str], rate:
     return created
 
 
-def summarise(name: str, records: list[tuple[str, str, float]], created: dict[str, float], count: int) -> dict[str, Any]:
+def summarise(
+    name: str, records: list[tuple[str, str, float]], created: dict[str, float], count: int
+) -> dict[str, Any]:
     live = [r for r in records if r[0] != "/dead"]
-    latencies = sorted((received - created[aid]) * 1000 for _, aid, received in live if aid in created)
+    latencies = sorted(
+        (received - created[aid]) * 1000 for _, aid, received in live if aid in created
+    )
     span = max(r[2] for r in live) - min(created.values()) if live else float("nan")
     return {
         "scenario": name,
@@ -203,12 +211,23 @@ def main() -> None:
     baselines, with_dead = [], []
     for _ in range(2):  # alternate, so drift on a shared machine hits both alike
         baselines.append(run_scenario("2 live endpoints", live, PACED, RATE_PER_S))
-        with_dead.append(run_scenario("2 live + 1 dead", {**live, "dead": f"http://127.0.0.1:{dead_port}/dead"}, PACED, RATE_PER_S))
+        with_dead.append(
+            run_scenario(
+                "2 live + 1 dead",
+                {**live, "dead": f"http://127.0.0.1:{dead_port}/dead"},
+                PACED,
+                RATE_PER_S,
+            )
+        )
     dead.close()
     rows += baselines + with_dead
-    print(f"{'scenario':<32} {'alerts':>7} {'received':>9} {'per s':>8} {'p50 ms':>8} {'p99 ms':>8}")
+    print(
+        f"{'scenario':<32} {'alerts':>7} {'received':>9} {'per s':>8} {'p50 ms':>8} {'p99 ms':>8}"
+    )
     for r in rows:
-        print(f"{r['scenario']:<32} {r['alerts']:>7} {r['received']:>9} {r['per_s']:>8.0f} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f}")
+        print(
+            f"{r['scenario']:<32} {r['alerts']:>7} {r['received']:>9} {r['per_s']:>8.0f} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f}"
+        )
     base_p50 = statistics.median(r["p50_ms"] for r in baselines)
     base_p99 = statistics.median(r["p99_ms"] for r in baselines)
     dead_p50 = statistics.median(r["p50_ms"] for r in with_dead)
@@ -223,7 +242,9 @@ def main() -> None:
         "p50_ratio": round(dead_p50 / base_p50, 3),
         "p99_ratio": round(dead_p99 / base_p99, 3),
     }
-    print(f"live endpoints' latency with a dead one beside them: p50 x{figures['p50_ratio']}, p99 x{figures['p99_ratio']} (goal <= 1.10)")
+    print(
+        f"live endpoints' latency with a dead one beside them: p50 x{figures['p50_ratio']}, p99 x{figures['p99_ratio']} (goal <= 1.10)"
+    )
     print(json.dumps(figures))
 
 

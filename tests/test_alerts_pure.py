@@ -22,9 +22,7 @@ def test_alert_ids_are_deterministic_per_watchlist_and_story() -> None:
     story = "st_0000002a"
     assert alert_id_for("nato", story) == alert_id_for("nato", story)
     assert alert_id_for("nato", story) != alert_id_for("taiwan", story)
-    assert alert_id_for("nato", story) != alert_id_for(
-        "nato", "st_0000002b"
-    )
+    assert alert_id_for("nato", story) != alert_id_for("nato", "st_0000002b")
 
 
 def test_payload_has_the_documented_shape() -> None:

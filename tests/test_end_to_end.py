@@ -92,8 +92,15 @@ def test_a_dead_endpoint_dead_letters_after_the_schedule_and_loses_nothing(
 ) -> None:
     site = mount_seed_site(server)
     receiver = Receiver(then=500)
-    delivery = {"retry_schedule": ["1s", "1s"], "timeout": "5s", "jitter": 0.0, "breaker_threshold": 50}
-    config = write_config(tmp_path, prefix, [site["feed"]], server.route("/hook", receiver), delivery=delivery)
+    delivery = {
+        "retry_schedule": ["1s", "1s"],
+        "timeout": "5s",
+        "jitter": 0.0,
+        "breaker_threshold": 50,
+    }
+    config = write_config(
+        tmp_path, prefix, [site["feed"]], server.route("/hook", receiver), delivery=delivery
+    )
 
     result = run_cli("run", "--once", "--config", str(config), redis_url=redis_url)
 

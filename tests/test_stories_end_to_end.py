@@ -44,11 +44,11 @@ def mount_three_copies(server: LocalServer) -> list[str]:
         "/m/world/putin-xi", Response(200, article_html(title, paragraphs), html_headers())
     )
     # A syndicated copy: a new headline, the story inside other boilerplate, a note added.
-    syndicated = (
-        ["Reporting by our partners at Action News."]
-        + paragraphs
-        + ["Editor's note: updated with reaction."]
-    )
+    syndicated = [
+        "Reporting by our partners at Action News.",
+        *paragraphs,
+        "Editor's note: updated with reaction.",
+    ]
     server.route(
         "/wire/0204-summit",
         Response(200, article_html("Russia and China leaders meet", syndicated), html_headers()),
