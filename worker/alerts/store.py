@@ -192,6 +192,17 @@ class DeliveryStore:
     def state(self, endpoint_id: str) -> dict[str, str]:
         return read_hash(self.client, self.keys.endpoint_state(endpoint_id))
 
+    def states(self, endpoint_ids: Sequence[str]) -> dict[str, dict[str, str]]:
+        """Several endpoints' state hashes in one round trip."""
+        pipe = self.client.pipeline(transaction=False)
+        for endpoint_id in endpoint_ids:
+            pipe.hgetall(self.keys.endpoint_state(endpoint_id))
+        replies: Any = pipe.execute() if endpoint_ids else []
+        return {
+            eid: {str(k): str(v) for k, v in reply.items()}
+            for eid, reply in zip(endpoint_ids, replies, strict=True)
+        }
+
     def breaker(self, endpoint_id: str) -> Breaker:
         return breaker_of(self.state(endpoint_id))
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import redis
 
@@ -186,3 +187,14 @@ class StoryIndex:
         except redis.RedisError as exc:
             raise QueueError(f"story index: {exc}") from exc
         return StoryAssignment(story_id(int(number)), int(count), bool(int(new)))
+
+    def articles(self, story: str, now: float) -> int:
+        """The story's article count now (0 once it has expired): counts sit beside the script's
+        other keys, in the newest slot that holds them."""
+        number = int(story.removeprefix("st_"), 16)
+        small = max(1, self.config.index_buckets // _SMALL_BUCKETS_DIVISOR)
+        pipe = self.client.pipeline(transaction=False)
+        for slot in slots_to_search(now, self.config):
+            pipe.hget(f"{self.keys.story_counts_prefix}{slot}:{number % small}", str(number))
+        replies: Any = pipe.execute()
+        return next((int(reply) for reply in replies if reply), 0)

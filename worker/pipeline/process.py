@@ -8,9 +8,10 @@ alert id is (watchlist, story), so a story alerts once per watchlist however man
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from worker.alerts.build import STORY_UPDATED, alert_data, story_update_data, webhook_body
 from worker.dedupe.exact import MIN_TEXT_FOR_HASH, ExactDedupe, Verdict
@@ -45,10 +46,11 @@ def dedupe_hashes(article: Article) -> tuple[str, str | None]:
 
 
 def rule_document(article: Article) -> Document:
+    """The article as rules see it; `site:` gets the full host so `site:www.x.com` works too."""
     return Document(
         title=article.title,
         body=article.text,
-        site=article.site,
+        site=urlsplit(article.canonical_url or article.url).hostname or article.site,
         feed=(article.feed_name, *article.feed_tags),
         author=article.author,
         lang=article.language,
@@ -108,7 +110,7 @@ class ItemProcessor:
             item_identity(item), article.text, article.title, now.timestamp()
         )
         rules = self.rules()
-        updates = self._announce_growth(article, story, rules, now)
+        updates = 0 if story.new_story else self._announce_growth(article, story, rules, now)
         if verdict is not Verdict.NEW:
             return ProcessResult(verdict.value, 0, article, story, updates)
         hits = rules.matcher.match(rule_document(article))
@@ -117,13 +119,18 @@ class ItemProcessor:
         story_ref = (story.story_id, story.articles)
         alerts = pending_alerts(article, hits, rules.table, story_ref, now)
         emitted = self.emitter.emit(story.story_id, story.articles, alerts)
+        if emitted and self.story_updated_after is not None:
+            # Copies may have joined while this one was matched; they could not see this alert
+            # yet, so the growth they brought is announced from here (at most once, in Redis).
+            grown = replace(story, articles=self.stories.articles(story.story_id, now.timestamp()))
+            updates += self._announce_growth(article, grown, rules, now)
         return ProcessResult("alerted", emitted, article, story, updates)
 
     def _announce_growth(
         self, article: Article, story: StoryAssignment, rules: WatchlistSet, now: datetime
     ) -> int:
         every = self.story_updated_after
-        if every is None or story.new_story:
+        if every is None:
             return 0
         announced = self.emitter.announced(story.story_id)
         if not any(story.articles - count >= every for count in announced.values()):
