@@ -28,9 +28,11 @@ from worker.fetching.guard import (
     is_public_address,
     system_resolver,
 )
+from worker.fetching.resolving import CachedResolver
 from worker.fetching.transport import TRUSTED_EXTENSION, build_transport, deadline, deadline_passed
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+_DRAIN_MAX_BYTES = 64 * 1024  # a larger unwanted body costs more to read than a new connection
 
 
 @dataclass(frozen=True)
@@ -72,8 +74,9 @@ class Fetcher:
         address_allowed: AddressPolicy = is_public_address,
     ) -> None:
         self._limits = limits
+        self._dns = CachedResolver(resolve)
         transport = build_transport(
-            resolve=resolve,
+            dns=self._dns,
             allowed=address_allowed,
             guard_untrusted=not limits.allow_private_addresses,
             limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
@@ -102,6 +105,7 @@ class Fetcher:
 
     def close(self) -> None:
         self._client.close()
+        self._dns.close()
 
     def __enter__(self) -> Fetcher:
         return self
@@ -132,6 +136,7 @@ class Fetcher:
         try:
             location = response.headers.get("location")
             if response.status_code in REDIRECT_STATUSES and location:
+                _drain_small(response)
                 return str(response.url.join(location.strip()))
             return self._result(url, response)
         finally:
@@ -141,6 +146,7 @@ class Fetcher:
         headers = {name.lower(): value for name, value in response.headers.items()}
         status = response.status_code
         if status == 304:
+            _drain_small(response)
             return FetchResult(str(response.url), status, headers, b"", not_modified=True)
         if status >= 400:
             raise HttpStatusFetchError(status, url, headers.get("retry-after"))
@@ -174,6 +180,8 @@ class Fetcher:
             yield
         except BlockedAddressError as exc:
             raise BlockedAddressError(f"{url}: {exc}") from None
+        except FetchTimeoutError as exc:  # DNS took longer than the time left
+            raise FetchTimeoutError(f"{url}: {exc}") from None
         except httpx.TimeoutException as exc:
             raise FetchTimeoutError(self._timeout_message(url, exc)) from None
         except httpx.InvalidURL as exc:
@@ -189,6 +197,17 @@ class Fetcher:
         if isinstance(exc, httpx.ConnectTimeout):
             return f"{url}: connecting took longer than {self._limits.connect_timeout_s:g}s"
         return f"{url}: timed out ({type(exc).__name__})"
+
+
+def _drain_small(response: httpx.Response) -> None:
+    """Read a body nobody wants (304, redirect) to its end when it is small: httpcore returns a
+    connection to the pool only once the response was read through; closing it unread throws
+    the connection away, and the next poll of the host pays a new TCP (and TLS) handshake."""
+    declared = response.headers.get("content-length", "0" if response.status_code == 304 else "")
+    if not declared.isdigit() or int(declared) > _DRAIN_MAX_BYTES:
+        return
+    for _ in response.iter_raw():
+        pass
 
 
 def _conditional_headers(etag: str | None, last_modified: str | None) -> dict[str, str]:

@@ -1,10 +1,11 @@
 """The httpx transport under Fetcher: a whole-download deadline and connect-time address pinning.
 
 httpx has no hook for DNS, but httpcore's connection pool takes a network backend. Ours resolves
-the host itself, checks every address with the SSRF guard and connects to one of exactly those
-addresses, so a DNS answer that changes between check and connect (rebinding) cannot reach an
-internal address. TLS still verifies the certificate against the host name, because httpcore
-passes the origin's host (not our IP) as server_hostname.
+the host itself (resolving.py: bounded by the deadline, answers kept briefly), checks every
+address with the SSRF guard and connects to one of exactly those addresses, so a DNS answer
+that changes between check and connect (rebinding) cannot reach an internal address. TLS still
+verifies the certificate against the host name, because httpcore passes the origin's host (not
+our IP) as server_hostname.
 
 httpx timeouts apply per socket operation; a server dripping a byte per second never trips them.
 Every stream therefore clamps each operation's timeout to the deadline of the fetch in progress,
@@ -22,7 +23,8 @@ from contextlib import contextmanager
 import httpcore
 import httpx
 
-from worker.fetching.guard import AddressPolicy, Resolver, resolve_allowed
+from worker.fetching.guard import AddressPolicy
+from worker.fetching.resolving import CachedResolver, allow_any
 
 TRUSTED_EXTENSION = "wirewatch.trusted"
 
@@ -83,10 +85,13 @@ class _DeadlineStream(httpcore.NetworkStream):
 
 
 class _DeadlineBackend(httpcore.NetworkBackend):
-    """Plain connections (trusted first hops, or private addresses allowed), deadline-bound."""
+    """Connects to the addresses `policy` allows for the host, DNS and connect deadline-bound.
+    Trusted first hops (or private addresses allowed) use a policy that allows any address."""
 
-    def __init__(self) -> None:
+    def __init__(self, dns: CachedResolver, policy: AddressPolicy) -> None:
         self._inner = httpcore.SyncBackend()
+        self._dns = dns
+        self._policy = policy
 
     def connect_tcp(
         self,
@@ -96,39 +101,24 @@ class _DeadlineBackend(httpcore.NetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.NetworkStream:
-        clamped = _clamp(timeout, httpcore.ConnectTimeout)
-        stream = self._inner.connect_tcp(host, port, clamped, local_address, socket_options)
-        return _DeadlineStream(stream)
+        wait = _clamp(timeout, httpcore.ConnectTimeout)
+        addresses = self._dns.lookup(host, port, self._policy, wait)
+        failure: httpcore.ConnectError | None = None
+        for ip in addresses:
+            clamped = _clamp(timeout, httpcore.ConnectTimeout)
+            try:
+                stream = self._inner.connect_tcp(
+                    str(ip), port, clamped, local_address, socket_options
+                )
+            except httpcore.ConnectError as exc:
+                failure = exc
+                continue
+            return _DeadlineStream(stream)
+        assert failure is not None  # lookup never returns an empty list
+        raise failure
 
     def sleep(self, seconds: float) -> None:
         time.sleep(seconds)
-
-
-class _PinnedBackend(_DeadlineBackend):
-    """Connects only to addresses the guard approved, resolving each host exactly once."""
-
-    def __init__(self, resolve: Resolver, allowed: AddressPolicy) -> None:
-        super().__init__()
-        self._resolve = resolve
-        self._allowed = allowed
-
-    def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.NetworkStream:
-        addresses = resolve_allowed(host, port, resolve=self._resolve, allowed=self._allowed)
-        failure: httpcore.ConnectError | None = None
-        for ip in addresses:
-            try:
-                return super().connect_tcp(str(ip), port, timeout, local_address, socket_options)
-            except httpcore.ConnectError as exc:
-                failure = exc
-        assert failure is not None  # resolve_allowed never returns an empty list
-        raise failure
 
 
 class _PoolTransport(httpx.HTTPTransport):
@@ -163,11 +153,11 @@ class _RoutingTransport(httpx.BaseTransport):
 
 
 def build_transport(
-    *, resolve: Resolver, allowed: AddressPolicy, guard_untrusted: bool, limits: httpx.Limits
+    *, dns: CachedResolver, allowed: AddressPolicy, guard_untrusted: bool, limits: httpx.Limits
 ) -> httpx.BaseTransport:
     """Requests marked with TRUSTED_EXTENSION skip the guard; all others pass it when
     `guard_untrusted` (i.e. unless private addresses are allowed)."""
-    trusted = _PoolTransport(_DeadlineBackend(), limits)
+    trusted = _PoolTransport(_DeadlineBackend(dns, allow_any), limits)
     if not guard_untrusted:
         return _RoutingTransport(trusted, trusted)
-    return _RoutingTransport(trusted, _PoolTransport(_PinnedBackend(resolve, allowed), limits))
+    return _RoutingTransport(trusted, _PoolTransport(_DeadlineBackend(dns, allowed), limits))
