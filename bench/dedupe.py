@@ -22,6 +22,7 @@ import argparse
 import gzip
 import itertools
 import json
+import os
 import random
 import sys
 import time
@@ -53,7 +54,13 @@ from worker.dedupe.stories import (
 from worker.extraction import extract_article
 from worker.queue.keys import Keys
 
-CORPUS = Path("/work/shared/corpus/articles")
+CORPUS = (
+    Path(
+        os.environ.get("WIREWATCH_CORPUS")
+        or Path(__file__).resolve().parents[2] / "shared" / "corpus"
+    )
+    / "articles"
+)
 CONFIG = DedupeConfig()
 SAME_SUBJECT_PAIRS = 200
 SIMHASH_K = 3

@@ -3,7 +3,7 @@
 Baseline, measured in the same run on the same pages: `lxml.html.fromstring(html).text_content()`,
 the cheapest way to get "the text of a page" (all of it, boilerplate included).
 
-Usage: .venv/bin/python bench/extraction.py [CORPUS_DIR]   (default /work/shared/corpus/articles)
+Usage: .venv/bin/python bench/extraction.py [CORPUS_DIR]   (default ../shared/corpus/articles, or $WIREWATCH_CORPUS/articles)
 Prints a table, then one line holding a JSON object of the figures.
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import statistics
 import sys
 import time
@@ -25,7 +26,13 @@ from worker.errors import ExtractionError
 from worker.extraction import extract_article
 from worker.extraction.scoring import token_f1
 
-DEFAULT_CORPUS = Path("/work/shared/corpus/articles")
+DEFAULT_CORPUS = (
+    Path(
+        os.environ.get("WIREWATCH_CORPUS")
+        or Path(__file__).resolve().parents[2] / "shared" / "corpus"
+    )
+    / "articles"
+)
 
 
 def load_corpus(root: Path) -> list[tuple[str, bytes, str]]:

@@ -14,12 +14,10 @@ from pathlib import Path
 import pytest
 import redis
 
+from tests.support.corpus import require_corpus
 from tests.support.httpserver import LocalServer
 from worker.queue.embedded import EmbeddedRedis
 from worker.queue.keys import Keys
-
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-CORPUS = SHARED / "corpus"
 
 
 @pytest.fixture(scope="session")
@@ -65,6 +63,4 @@ def server() -> Iterator[LocalServer]:
 
 @pytest.fixture
 def corpus() -> Path:
-    if not CORPUS.is_dir():
-        pytest.fail(f"the shared corpus is missing at {CORPUS}")
-    return CORPUS
+    return require_corpus()

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from tests.support.corpus import require_corpus
 from worker.dedupe.fingerprint import (
     BINS,
     MIN_WORDS,
@@ -31,7 +31,6 @@ from worker.dedupe.stories import (
 )
 from worker.queue.keys import Keys
 
-TRUTH = Path("/work/shared/corpus/articles/ground-truth.json")
 # Two pairs of different articles on one event each (different outlets' own write-ups).
 SAME_EVENT_PAIRS = [
     (
@@ -51,7 +50,9 @@ THRESHOLD = DedupeConfig().min_agreeing_bins
 
 
 def body(sha: str) -> str:
-    text: str = json.loads(TRUTH.read_text())[sha]["articleBody"]
+    text: str = json.loads(require_corpus("articles", "ground-truth.json").read_text())[sha][
+        "articleBody"
+    ]
     return text
 
 

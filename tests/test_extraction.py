@@ -5,18 +5,16 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.support.corpus import require_corpus
 from worker.errors import ExtractionError
 from worker.extraction import ExtractedPage, extract_article
 from worker.extraction.decode import decode_html, sniff_meta_charset
 from worker.extraction.extract import primary_language
 from worker.extraction.scoring import token_f1
-
-CORPUS = Path("/work/shared/corpus/articles")
 
 GERMAN = (
     "Die Bundesregierung hat am Dienstag neue Maßnahmen für die Energieversorgung beschlossen. "
@@ -41,7 +39,9 @@ def page(text: str, *, head: str = "", html_attrs: str = "") -> str:
 
 
 def _ground_truth() -> dict[str, dict[str, Any]]:
-    data: dict[str, dict[str, Any]] = json.loads((CORPUS / "ground-truth.json").read_text())
+    data: dict[str, dict[str, Any]] = json.loads(
+        (require_corpus("articles") / "ground-truth.json").read_text()
+    )
     return data
 
 
@@ -58,7 +58,7 @@ CORPUS_PAGES = [
 @pytest.mark.parametrize(("sha", "site", "language"), CORPUS_PAGES)
 def test_corpus_page_text_matches_ground_truth(sha: str, site: str, language: str) -> None:
     truth = _ground_truth()[sha]
-    html = gzip.decompress((CORPUS / "html" / f"{sha}.html.gz").read_bytes())
+    html = gzip.decompress((require_corpus("articles") / "html" / f"{sha}.html.gz").read_bytes())
     result = extract_article(html, truth["url"])
     assert result.title.strip()
     assert token_f1(result.text, truth["articleBody"]) >= 0.8
@@ -70,7 +70,7 @@ def test_corpus_page_text_matches_ground_truth(sha: str, site: str, language: st
 def test_corpus_page_declared_canonical_wins_over_fetched_url() -> None:
     sha = "c82b3d1d540bbbd6081bdfb78b4c068c583aa766bcaaefe7ad16d24e5413a829"
     truth = _ground_truth()[sha]
-    html = gzip.decompress((CORPUS / "html" / f"{sha}.html.gz").read_bytes())
+    html = gzip.decompress((require_corpus("articles") / "html" / f"{sha}.html.gz").read_bytes())
     result = extract_article(html, truth["url"])
     assert truth["url"].startswith("http://www.wday.ru/articles/")
     assert result.canonical_url == (

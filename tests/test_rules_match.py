@@ -5,20 +5,18 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.support.corpus import require_corpus
 from worker.errors import QueryError
 from worker.rules import And, Document, Hit, Matcher, Node, Not, Or, Phrase, Term, match
 from worker.rules import parse_query as parse
 from worker.rules.ast import leaf_words, render, true_when_empty
 from worker.rules.evaluate import MAX_HITS
 from worker.rules.text import words
-
-SEED_ARTICLE = Path("/work/shared/corpus/seed/nato-taiwan-olympics.txt")
 
 
 def matched(query: str, title: str = "", body: str = "") -> bool:
@@ -209,7 +207,11 @@ def test_document_tokenises_each_field_once() -> None:
 
 @pytest.fixture(scope="module")
 def seed_article() -> Document:
-    title, _, body = SEED_ARTICLE.read_text(encoding="utf-8").partition("\n")
+    title, _, body = (
+        require_corpus("seed", "nato-taiwan-olympics.txt")
+        .read_text(encoding="utf-8")
+        .partition("\n")
+    )
     return Document(title=title, body=body)
 
 

@@ -7,11 +7,10 @@ import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
-from pathlib import Path
 
+from tests.support.corpus import require_corpus
 from tests.support.httpserver import LocalServer, Request, Response
 
-SEED = Path(__file__).resolve().parents[2].parent / "shared" / "corpus" / "seed"
 WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
 
@@ -27,7 +26,9 @@ def article_html(title: str, paragraphs: list[str], canonical: str = "") -> byte
 
 
 def seed_article() -> tuple[str, list[str]]:
-    lines = (SEED / "nato-taiwan-olympics.txt").read_text(encoding="utf-8").splitlines()
+    lines = (
+        require_corpus("seed", "nato-taiwan-olympics.txt").read_text(encoding="utf-8").splitlines()
+    )
     return lines[0], lines[1:]
 
 

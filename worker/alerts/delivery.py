@@ -31,6 +31,8 @@ from worker.queue.streams import Entry
 
 USER_AGENT = "wirewatch-webhooks/0.1"
 _DIGEST_MAX = 500
+# Deliveries for endpoints removed from the config are dead-lettered; looking is not urgent.
+_UNKNOWN_CHECK_EVERY_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,7 @@ class Notifier:
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
         self._work = threading.Event()  # set when an alert arrives or a sending slot frees up
+        self._unknown_checked_at = float("-inf")
 
     def close(self) -> None:
         for pool in self._pools.values():
@@ -162,7 +165,9 @@ class Notifier:
         candidates = [eid for eid in self.endpoints if self._free_slots(eid) > 0]
         states = self.store.states(candidates)
         started = sum(self._dispatch_endpoint(eid, states[eid]) for eid in candidates)
-        self._dead_letter_unknown()
+        if self.clock() - self._unknown_checked_at >= _UNKNOWN_CHECK_EVERY_S:
+            self._unknown_checked_at = self.clock()
+            self._dead_letter_unknown()
         return started
 
     def _free_slots(self, endpoint_id: str) -> int:
