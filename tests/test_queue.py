@@ -132,6 +132,9 @@ def test_exact_dedupe_recognises_the_same_item_and_refuses_another(
     assert dedupe.claim("item-b", "url1", "text2") is Verdict.SAME_URL
     assert dedupe.claim("item-c", "url3", "text1") is Verdict.SAME_TEXT
     assert dedupe.claim("item-d", "url4", None) is Verdict.NEW
+    assert dedupe.claim("item-e", "url5", None, "title1") is Verdict.NEW
+    assert dedupe.claim("item-f", "url6", None, "title1") is Verdict.SAME_TITLE
+    assert dedupe.claim("item-e", "url5", None, "title1") is Verdict.NEW, "a retry of the same item"
     assert 0 < client.ttl(keys.dedupe_url("url1")) <= 60
 
 
@@ -157,3 +160,12 @@ def test_a_story_update_is_sent_once_per_step_of_growth(client: redis.Redis, key
     assert emitter.update("st_1", 3, 2, [update, never_alerted]) == 1
     assert emitter.update("st_1", 3, 2, [update]) == 0, "the same growth is not announced twice"
     assert emitter.announced("st_1") == {"nato": 3}
+
+
+def test_title_keys_are_per_feed_normalised_and_skip_generic_titles() -> None:
+    from worker.dedupe.exact import title_key
+
+    key = title_key("https://a/feed", "Putin, Xi declare opposition to NATO expansion")
+    assert key == title_key("https://a/feed", "putin xi declare  opposition to nato expansion!")
+    assert key != title_key("https://b/feed", "Putin, Xi declare opposition to NATO expansion")
+    assert title_key("https://a/feed", "Live updates") is None

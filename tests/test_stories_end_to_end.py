@@ -149,3 +149,34 @@ def test_rules_see_the_article_fields_site_feed_author_and_language() -> None:
     }
     matched = Matcher.compile(rules.items()).match(rule_document(article))
     assert sorted(matched) == ["author", "feed", "lang", "site", "www"]
+
+
+def test_an_edited_item_is_neither_a_new_story_nor_a_new_alert(
+    tmp_path: Path, server: LocalServer, redis_url: str, prefix: str, client: redis.Redis
+) -> None:
+    from worker.queue.keys import Keys
+
+    title, paragraphs = seed_article()
+    server.route("/story", Response(200, article_html(title, paragraphs), html_headers()))
+    link = server.url("/story")
+    first = rss([FeedEntry("guid-1", title, link, "first version")])
+    edited = rss([FeedEntry("guid-1", title + " (updated)", link, "second version, with changes")])
+    served = {"body": first}
+    server.route(
+        "/feed.xml",
+        lambda _: Response(200, served["body"], {"Content-Type": "application/rss+xml"}),
+    )
+    receiver = Receiver()
+    config = write_config(
+        tmp_path, prefix, [server.url("/feed.xml")], server.route("/hook", receiver)
+    )
+
+    assert run_cli("run", "--once", "--config", str(config), redis_url=redis_url).returncode == 0
+    alerts_before = len(receiver.received)
+    served["body"] = edited
+    again = run_cli("run", "--once", "--config", str(config), redis_url=redis_url)
+
+    assert again.returncode == 0, again.stderr
+    assert alerts_before == 3
+    assert len(receiver.received) == alerts_before
+    assert client.xlen(Keys(prefix).items_stream) == 1, "the edited entry was not queued again"

@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from worker.alerts.build import STORY_UPDATED, alert_data, story_update_data, webhook_body
-from worker.dedupe.exact import MIN_TEXT_FOR_HASH, ExactDedupe, Verdict
+from worker.dedupe.exact import MIN_TEXT_FOR_HASH, ExactDedupe, Verdict, title_key
 from worker.dedupe.stories import StoryAssignment, StoryIndex
 from worker.extraction import text_fingerprint, url_key
 from worker.fetching import Fetcher
@@ -39,10 +39,11 @@ def item_identity(item: FeedItem) -> str:
     return f"{short_hash(item.feed_url)}:{short_hash(item.entry_id)}"
 
 
-def dedupe_hashes(article: Article) -> tuple[str, str | None]:
+def dedupe_hashes(item: FeedItem, article: Article) -> tuple[str, str | None, str | None]:
+    """(canonical URL, text, title within its feed) keys of an article for exact dedupe."""
     url = article.canonical_url or article.url or f"entry:{article.title}"
     text = text_fingerprint(article.text) if len(article.text) >= MIN_TEXT_FOR_HASH else None
-    return url_key(url), text
+    return url_key(url), text, title_key(item.feed_url, item.title)
 
 
 def rule_document(article: Article) -> Document:
@@ -104,7 +105,7 @@ class ItemProcessor:
 
     def process(self, item: FeedItem) -> ProcessResult:
         article = build_article(item, self.fetcher)
-        verdict = self.dedupe.claim(item_identity(item), *dedupe_hashes(article))
+        verdict = self.dedupe.claim(item_identity(item), *dedupe_hashes(item, article))
         now = self.clock()
         story = self.stories.assign(
             item_identity(item), article.text, article.title, now.timestamp()

@@ -46,6 +46,9 @@ class Keys:
     def dedupe_text(self, text_hash: str) -> str:
         return f"{self._items}:dedupe:text:{text_hash}"
 
+    def dedupe_title(self, title_hash: str) -> str:
+        return f"{self._items}:dedupe:title:{title_hash}"
+
     @property
     def items_dead(self) -> str:
         return f"{self._items}:dead"
