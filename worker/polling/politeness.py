@@ -111,8 +111,11 @@ class HostGate:
         wait_ms = int(self._acquire(keys=keys, args=args))
         return HostSlot(host, token) if wait_ms == 0 else wait_ms / 1000.0
 
-    def release(self, slot: HostSlot) -> None:
-        self.client.zrem(self.keys.host_slots(slot.host), slot.token)
+    def release(self, slot: HostSlot, client: Any = None) -> None:
+        """Free `slot` (with `client`, a pipeline: queued there)."""
+        (self.client if client is None else client).zrem(
+            self.keys.host_slots(slot.host), slot.token
+        )
 
     def acquire(self, url: str, max_wait_s: float) -> HostSlot:
         """Wait for a slot up to `max_wait_s`; FetchTimeoutError when the host stays busy."""

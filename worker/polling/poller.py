@@ -10,6 +10,7 @@ its feed for the retention time. The timing decisions are the pure functions of 
 from __future__ import annotations
 
 import hashlib
+import logging
 import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -39,7 +40,7 @@ local added = 0
 for i = 3, #ARGV, 2 do
   local known = redis.call('ZSCORE', KEYS[1], ARGV[i])
   redis.call('ZADD', KEYS[1], ARGV[1], ARGV[i])
-  if not known then
+  if not known and ARGV[i + 1] ~= '' then
     redis.call('XADD', KEYS[2], '*', 'item', ARGV[i + 1])
     added = added + 1
   end
@@ -58,6 +59,9 @@ class FeedLike(Protocol):
     def interval(self) -> float: ...
     @property
     def tags(self) -> list[str]: ...
+
+
+Finish = Callable[[Any], None] | None  # given the state-writing pipeline; see FeedPoller.poll
 
 
 @dataclass(frozen=True)
@@ -151,21 +155,38 @@ class FeedPoller:
         self.rand = rand
         self.alerts = alerts
         self._enqueue = client.register_script(_ENQUEUE_NEW)
+        self._log_polls = _logs_info(log)
 
     def state(self, feed_url: str) -> dict[str, str]:
         return read_hash(self.client, self.keys.feed_state(feed_url))
 
-    def poll(self, feed: FeedLike, state: Mapping[str, str] | None = None) -> PollOutcome:
-        """Poll `feed` once; `state` is its stored state when the caller already read it."""
+    def poll(
+        self, feed: FeedLike, state: Mapping[str, str] | None = None, *, finish: Finish = None
+    ) -> PollOutcome:
+        """Poll `feed` once; `state` is its stored state when the caller already read it.
+        `finish` adds the caller's own commands (releasing a lease, a host slot) to the
+        pipeline that writes the new state, after it: one round trip, and the state is written
+        before anything is released."""
         current = dict(state) if state is not None else self.state(feed.url)
-        log = self.log.bind(feed=feed_name(feed))
         try:
             success = self._fetch_and_queue(feed, current)
         except FetchError as exc:
-            return self._record_error(feed, current, exc, log)
-        outcome = self._record_success(feed, current, success)
-        log.info("feed_polled", status=outcome.status, new_items=outcome.new_items)
+            return self._record_error(feed, current, exc, finish)
+        outcome = self._record_success(feed, current, success, finish)
+        if self._log_polls:  # most polls are unchanged: no log call at all below info
+            self.log.info("feed_polled", feed=feed_name(feed), status=outcome.status,
+                          new_items=outcome.new_items)  # fmt: skip
         return outcome
+
+    def _write_state(self, feed: FeedLike, fields: Mapping[str, str], finish: Finish) -> None:
+        if finish is None:
+            write_hash(self.client, self.keys.feed_state(feed.url), fields)
+            return
+        pipe = self.client.pipeline(transaction=False)
+        mapping: Any = dict(fields)
+        pipe.hset(self.keys.feed_state(feed.url), mapping=mapping)
+        finish(pipe)
+        pipe.execute()
 
     def _fetch_and_queue(self, feed: FeedLike, state: Mapping[str, str]) -> _Success:
         result = self.fetcher.fetch(
@@ -190,15 +211,24 @@ class FeedPoller:
         return _Success(result.headers, updates, added)
 
     def enqueue(self, items: Sequence[FeedItem]) -> int:
-        """Queue the items whose identity was never seen; atomic with marking them seen."""
+        """Queue the items whose identity was never seen; atomic with marking them seen.
+
+        A changed feed mostly repeats entries already seen, so they are looked up first and
+        only the unknown ones are serialised (JSON is most of the cost past feedparser). The
+        script checks again: an entry known here but forgotten meanwhile (retention) was queued
+        back then, and is only marked seen again."""
+        if not items:
+            return 0
         now = self.clock()
+        members = [seen_member(item) for item in items]
+        scores: Any = self.client.zmscore(self.keys.seen_entries, members)
         args: list[Any] = [now, now - self.policy.seen_retention_s]
-        for item in items:
-            args += [seen_member(item), item.to_json()]
+        for item, member, score in zip(items, members, scores, strict=True):
+            args += [member, "" if score is not None else item.to_json()]
         return int(self._enqueue(keys=[self.keys.seen_entries, self.keys.items_stream], args=args))
 
     def _record_success(
-        self, feed: FeedLike, state: Mapping[str, str], success: _Success
+        self, feed: FeedLike, state: Mapping[str, str], success: _Success, finish: Finish
     ) -> PollOutcome:
         now = self.clock()
         merged = {**state, **success.updates}
@@ -214,12 +244,12 @@ class FeedPoller:
             "failing_since": "",
             "next_poll": str(now + delay),
         }
-        write_hash(self.client, self.keys.feed_state(feed.url), fields)
+        self._write_state(feed, fields, finish)
         status = "new_items" if success.added else "unchanged"
         return PollOutcome(success.added, delay, status)
 
     def _record_error(
-        self, feed: FeedLike, state: Mapping[str, str], exc: FetchError, log: Any
+        self, feed: FeedLike, state: Mapping[str, str], exc: FetchError, finish: Finish
     ) -> PollOutcome:
         now = self.clock()
         errors = int(state.get("consecutive_errors") or 0) + 1
@@ -235,7 +265,8 @@ class FeedPoller:
             "failing_since": state.get("failing_since") or str(now),
             "next_poll": str(now + delay),
         }
-        write_hash(self.client, self.keys.feed_state(feed.url), fields)
+        self._write_state(feed, fields, finish)
+        log = self.log.bind(feed=feed_name(feed))
         log.warning("feed_failed", error=error, consecutive_errors=errors, retry_in_s=round(delay))
         self._maybe_alert(feed, {**state, **fields}, now, log)
         return PollOutcome(0, delay, "error", error)
@@ -246,6 +277,13 @@ class FeedPoller:
         event = unhealthy_event(feed.url, feed_name(feed), state, now)
         if self.alerts.emit(event, now):
             log.warning("feed_unhealthy", alert_id=event["alert_id"], since=event["failing_since"])
+
+
+def _logs_info(log: Any) -> bool:
+    """Whether `log` would emit an info event (structlog's filtering loggers make the calls
+    below their level no-ops; asking once saves the call on every poll)."""
+    is_enabled = getattr(log, "is_enabled_for", None)
+    return True if is_enabled is None else bool(is_enabled(logging.INFO))
 
 
 def _retry_after(exc: FetchError, now: float) -> float | None:

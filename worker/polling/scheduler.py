@@ -1,12 +1,15 @@
-"""The scheduler role: APScheduler times each feed's next poll inside this process.
+"""The scheduler role: when each feed is next due in this process, and who polls it.
 
 The shared truth (when each feed is next due, who is polling it) lives in Redis, never in an
 APScheduler job store, so any number of scheduler processes can run. Every process keeps a timer
-for every feed. When one fires, a Lua script claims the feed atomically: it is polled only if its
-shared `next_poll` is due and no lease is held, and the poll writes the new `next_poll` before
-the lease is dropped, so a second process firing for the same due time finds it done and follows
-the new time. A process that dies leaves a lease that expires; the others' timers for that feed
-then fire at its due time, so they take over within one interval.
+for every feed: one heap of (due time, feed) in memory, and one APScheduler interval job that
+hands the due feeds to a pool of polling threads (one job per feed made APScheduler itself the
+largest CPU cost at 10,000 feeds). A thread that finishes a poll also hands out the next due
+feed at once. For each feed handed out, a Lua script claims it atomically: it is polled only if
+its shared `next_poll` is due and no lease is held, and the poll writes the new `next_poll`
+before the lease is dropped, so a second process firing for the same due time finds it done and
+follows the new time. A process that dies leaves a lease that expires; the others' timers for
+that feed then fire at its due time, so they take over within one interval.
 
 Host politeness is asked without blocking: a feed whose host is busy goes back on the timer for
 as long as the host asks, and no polling thread sits idle.
@@ -14,15 +17,18 @@ as long as the host asks, and no polling thread sits idle.
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import random
 import threading
 import uuid
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Any
 
-from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.executors.pool import ThreadPoolExecutor as TimerExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from worker.polling.politeness import HostGate, HostSlot
@@ -32,6 +38,7 @@ _START_SPREAD_S = 10.0  # spread the first polls so start-up is not a burst on e
 _DUE_TOLERANCE_S = 0.0  # a timer firing early just waits: any slack here lets a second
 # process poll again right after the first (when the interval is short)
 _LEASED_RECHECK_S = 5.0  # another process is polling it: look again soon for its new time
+_TICK_S = 0.2  # how often the timer looks for newly due feeds (a finished poll looks at once)
 
 _CLAIM = """
 local due = tonumber(redis.call('HGET', KEYS[1], 'next_poll') or '0')
@@ -81,42 +88,46 @@ class FeedScheduler:
         concurrency: int = 8,
         lease_s: float = 120.0,
         start_spread_s: float = _START_SPREAD_S,
+        tick_s: float = _TICK_S,
     ) -> None:
         self.poller = poller
         self.feeds = {feed.url: feed for feed in feeds}
         self.log = log
         self.clock = clock
         self.gate = gate
+        self.concurrency = concurrency
         self.lease_s = lease_s
         self.start_spread_s = start_spread_s
+        self.tick_s = tick_s
         client = poller.client
         self._claim = client.register_script(_CLAIM)
         self._release = client.register_script(_RELEASE)
         self._stopped = threading.Event()
+        self._due: list[tuple[float, int, str]] = []  # heap of (due time, tie-break, feed URL)
+        self._order = itertools.count()
+        self._lock = threading.Lock()
+        self._in_flight = 0
+        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="poll")
         self._aps = BackgroundScheduler(
             timezone=UTC,
-            executors={"default": ThreadPoolExecutor(max_workers=concurrency)},
-            job_defaults={"misfire_grace_time": None, "coalesce": True},
+            executors={"default": TimerExecutor(max_workers=1)},
+            job_defaults={"misfire_grace_time": None, "coalesce": True, "max_instances": 1},
         )
 
     def start(self) -> None:
         now = self.clock()
         for url, stored in zip(self.feeds, self._stored_due_times(), strict=True):
             spread = random.random() * self.start_spread_s / _START_SPREAD_S
-            delay = first_delay(stored, now, spread)
-            self._schedule(url, delay)
+            self._push(url, now + first_delay(stored, now, spread))
+        self._aps.add_job(self._dispatch, "interval", seconds=self.tick_s, id="feed-timer")
         self._aps.start()
         self.log.info("scheduler_started", feeds=len(self.feeds))
 
     def stop(self, wait: bool = True) -> None:
         """Stop timing; `wait` lets in-flight polls finish their enqueue."""
         self._stopped.set()
-        # Pause, then let a pass over due jobs finish (it holds this lock): shutting down in
-        # the middle of one makes APScheduler's loop fail looking up the job it just ran.
-        self._aps.pause()
-        with self._aps._jobstores_lock:
-            pass
         self._aps.shutdown(wait=wait)
+        self._pool.shutdown(wait=wait, cancel_futures=True)
 
     def run_until(self, stop: threading.Event) -> None:
         self.start()
@@ -143,38 +154,78 @@ class FeedScheduler:
         pairs = reply[1:]
         return Claim("mine", token, state=dict(zip(pairs[::2], pairs[1::2], strict=True)))
 
-    def release(self, feed_url: str, claim: Claim) -> None:
-        self._release(keys=[self.poller.keys.feed_lease(feed_url)], args=[claim.token])
+    def release(self, feed_url: str, claim: Claim, client: Any = None) -> None:
+        """Drop the lease (with `client`, a pipeline: queued there)."""
+        lease = self.poller.keys.feed_lease(feed_url)
+        self._release(keys=[lease], args=[claim.token], client=client)
 
     def poll_now(self, feed_url: str) -> PollOutcome | None:
         """Poll one feed if it is due, no one else holds it and its host allows; else None."""
         claim = self.claim(feed_url)
         if claim.kind != "mine":
             return None
+        outcome = self._poll_claimed(feed_url, claim)
+        return outcome if isinstance(outcome, PollOutcome) else None
+
+    def _poll_claimed(self, feed_url: str, claim: Claim) -> PollOutcome | float:
+        """Poll a claimed feed inside its host's limits, or the seconds the host asks to wait.
+        Lease and host slot are released with the state write when the poll gets that far."""
+        released = False
+
+        def finish(pipe: Any) -> None:
+            nonlocal released
+            self.release(feed_url, claim, pipe)
+            if isinstance(slot, HostSlot) and self.gate is not None:
+                self.gate.release(slot, pipe)
+            released = True
+
+        slot: HostSlot | float | None = None
         try:
             slot = self._host_slot(feed_url)
             if not isinstance(slot, HostSlot | None):
-                return None
-            return self._poll_in_slot(self.feeds[feed_url], claim, slot)
+                return slot
+            return self._poll_guarded(self.feeds[feed_url], claim.state, finish)
         finally:
-            self.release(feed_url, claim)
+            if not released:
+                finish(None)
 
     def _host_slot(self, feed_url: str) -> HostSlot | float | None:
         return None if self.gate is None else self.gate.try_acquire(feed_url)
 
-    def _poll_in_slot(self, feed: FeedLike, claim: Claim, slot: HostSlot | None) -> PollOutcome:
+    def _poll_guarded(
+        self, feed: FeedLike, state: dict[str, str] | None, finish: Callable[[Any], None]
+    ) -> PollOutcome:
         try:
-            return self._poll_guarded(feed, claim.state)
-        finally:
-            if slot is not None and self.gate is not None:
-                self.gate.release(slot)
-
-    def _poll_guarded(self, feed: FeedLike, state: dict[str, str] | None) -> PollOutcome:
-        try:
-            return self.poller.poll(feed, state)
+            return self.poller.poll(feed, state, finish=finish)
         except Exception as exc:  # a bug or a Redis outage must not end this feed's polling
             self.log.exception("feed_poll_crashed", feed=feed_name(feed), error=str(exc))
             return PollOutcome(0, feed.interval, "error", str(exc))
+
+    # -- timing within this process ------------------------------------------------------------
+
+    def _push(self, feed_url: str, due: float) -> None:
+        with self._lock:
+            heapq.heappush(self._due, (due, next(self._order), feed_url))
+
+    def _pop_due(self) -> str | None:
+        """The next due feed, counted in flight, while a polling thread is free."""
+        now = self.clock()
+        with self._lock:
+            if self._in_flight >= self.concurrency or not self._due or self._due[0][0] > now:
+                return None
+            self._in_flight += 1
+            return heapq.heappop(self._due)[2]
+
+    def _dispatch(self) -> None:
+        """Hand every due feed to the polling threads, as many as are free."""
+        while not self._stopped.is_set():
+            feed_url = self._pop_due()
+            if feed_url is None:
+                return
+            try:
+                self._pool.submit(self._job, feed_url)
+            except RuntimeError:  # stopped meanwhile: the pool takes no more work
+                return
 
     def _job(self, feed_url: str) -> None:
         try:
@@ -182,7 +233,10 @@ class FeedScheduler:
         except Exception as exc:  # Redis unreachable: keep the timer alive and try again
             self.log.exception("feed_schedule_failed", feed=feed_url, error=str(exc))
             delay = _LEASED_RECHECK_S
-        self._schedule(feed_url, delay)
+        with self._lock:
+            self._in_flight -= 1
+        self._push(feed_url, self.clock() + max(delay, 0.0))
+        self._dispatch()  # this thread is free: the next due feed need not wait for the tick
 
     def _run_once(self, feed_url: str) -> float:
         """Claim, poll when allowed, and say when to look at this feed again."""
@@ -191,22 +245,7 @@ class FeedScheduler:
             return claim.due - self.clock()
         if claim.kind == "leased":
             return _LEASED_RECHECK_S
-        try:
-            slot = self._host_slot(feed_url)
-            if not isinstance(slot, HostSlot | None):
-                return slot + random.random() * 0.05  # host busy: the feed stays due
-            return self._poll_in_slot(self.feeds[feed_url], claim, slot).next_delay_s
-        finally:
-            self.release(feed_url, claim)
-
-    def _schedule(self, feed_url: str, delay_s: float) -> None:
-        if self._stopped.is_set():
-            return
-        run_at = datetime.fromtimestamp(self.clock() + max(delay_s, 0.0), UTC)
-        self._aps.add_job(
-            self._job, "date", run_date=run_at, args=[feed_url], id=feed_url,
-            replace_existing=True, max_instances=2,
-        )  # fmt: skip
-        # 2, not 1: a job re-adds itself just before it returns, and a short delay could fire
-        # the new one while APScheduler still counts the old instance; a skipped date job would
-        # be dropped, and the feed never polled again. The Redis lease still prevents overlap.
+        outcome = self._poll_claimed(feed_url, claim)
+        if isinstance(outcome, PollOutcome):
+            return outcome.next_delay_s
+        return outcome + random.random() * 0.05  # host busy: the feed stays due
