@@ -314,3 +314,26 @@ def test_a_lease_left_by_a_dead_scheduler_is_taken_over(
     survivor.stop()
     assert route.times, "never taken over"
     assert 1.5 < route.times[0] - started < 8
+
+
+@pytest.mark.parametrize(
+    ("response", "status"),
+    [(Response(200, rss(2)), "new_items"), (Response(500, b"down"), "error")],
+    ids=["success", "error"],
+)
+def test_a_poll_frees_its_lease_and_host_slot_with_the_state_write(
+    server: LocalServer,
+    client: redis.Redis,
+    keys: Keys,
+    fetcher: Fetcher,
+    response: Response,
+    status: str,
+) -> None:
+    feed = Feed(server.route("/f", response), interval=1.0)
+    (scheduler,) = schedulers(client, keys, fetcher, [feed], 1)
+    outcome = scheduler.poll_now(feed.url)
+    assert outcome is not None and outcome.status == status
+    assert not client.exists(keys.feed_lease(feed.url))
+    assert client.zcard(keys.host_slots("127.0.0.1")) == 0
+    assert float(client.hget(keys.feed_state(feed.url), "next_poll") or 0) > time.time()
+    assert scheduler.poll_now(feed.url) is None  # not due again yet

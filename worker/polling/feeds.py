@@ -101,12 +101,16 @@ def parse_feed(body: bytes, *, url: str, content_type: str | None) -> ParsedFeed
     if _is_json(body, content_type):
         return parse_json_feed(body, url=url)
     _refuse_hostile_dtd(body, url)
-    # No content-location: given a base URL, feedparser re-joins it at every element (a third
-    # more parse time). Only ids and links need it; _entry_from_feedparser joins those itself,
-    # which gives the same values (a join with the document's own xml:base nests).
+    # Given a base URL, feedparser re-joins it at every element (a third more parse time), and
+    # only ids and links need it: without xml:base, _entry_from_feedparser joins those itself
+    # to the same values. With xml:base, feedparser (6.0) lets one element's base leak to the
+    # next unless the document has a base of its own, so those feeds get the URL.
     headers = {"content-type": content_type or "application/xml"}
+    has_xml_base = b"xml:base" in body
+    if has_xml_base:
+        headers["content-location"] = url
     result = feedparser.parse(io.BytesIO(body), response_headers=headers)
-    feed = _from_feedparser(result, url)
+    feed = _from_feedparser(result, "" if has_xml_base else url)
     if not feed.entries and not feed.title and not result.get("version"):
         raise FeedParseError(f"{url}: not a feed: {_why_not(body, feed.bozo_message)}")
     return feed
@@ -199,7 +203,7 @@ def _entry_from_feedparser(entry: Any, base: str) -> ParsedEntry:
 def _joined(base: str, uri: str) -> str:
     """`uri` against the feed's URL, as feedparser resolves ids and links given a base (a GUID
     such as "item-7" becomes a URL too: identities stay what they were when feedparser did it)."""
-    return feedparser_urljoin(base, uri) if uri else ""
+    return feedparser_urljoin(base, uri) if uri and base else uri
 
 
 def _iso_utc(parsed: struct_time | None) -> str:

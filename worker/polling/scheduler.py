@@ -217,8 +217,11 @@ class FeedScheduler:
             return heapq.heappop(self._due)[2]
 
     def _dispatch(self) -> None:
-        """Hand every due feed to the polling threads, as many as are free."""
-        while not self._stopped.is_set():
+        """Hand due feeds to the polling threads that are free (one pass: at most one feed per
+        thread, so a tick never outlasts its interval while finished polls keep freeing them)."""
+        for _ in range(self.concurrency):
+            if self._stopped.is_set():
+                return
             feed_url = self._pop_due()
             if feed_url is None:
                 return
