@@ -32,9 +32,9 @@ def compile_check(node: Node) -> Check:
         inner = compile_check(node.child)
         return lambda doc: not inner(doc)
     if isinstance(node, And | Or):
-        return _combined(tuple(map(compile_check, node.children)), isinstance(node, And))
+        return _boolean(node)
     if isinstance(node, Near):
-        return partial(_near, node)
+        return _near_check(node)
     if isinstance(node, AtLeast):
         return partial(atleast_true, node)
     if isinstance(node, Meta):
@@ -48,7 +48,39 @@ def _leaf(leaf: Leaf) -> Check:
             return partial(wildcard_found, leaf)
         word, field = leaf.word, leaf.field
         return lambda doc: word in doc.words_in(field)
-    return partial(leaf_found, leaf)
+    found = partial(leaf_found, leaf)
+    if isinstance(leaf, Term):
+        return found
+    # A phrase is keyed by one word; most candidates lack another, and saying so needs no
+    # positions (building them for a long body costs more than the whole decision otherwise).
+    words, field = frozenset(leaf.words), leaf.field
+    return lambda doc: words <= doc.words_in(field) and found(doc)
+
+
+def _boolean(node: And | Or) -> Check:
+    words = plain_words(node.children)
+    if words is not None:
+        return _word_set_check(*words, conjunction=isinstance(node, And))
+    return _combined(tuple(map(compile_check, node.children)), isinstance(node, And))
+
+
+def plain_words(nodes: tuple[Node, ...]) -> tuple[str, frozenset[str]] | None:
+    """(field, words) when every node is a plain word (no wildcard, not `=`) of the same field."""
+    fields = {node.field for node in nodes if isinstance(node, Term)}
+    if len(fields) != 1 or not all(_plain(node) for node in nodes):
+        return None
+    return fields.pop(), frozenset(node.word for node in nodes if isinstance(node, Term))
+
+
+def _plain(node: Node) -> bool:
+    return isinstance(node, Term) and not node.exact and not node.is_wildcard
+
+
+def _word_set_check(field: str, words: frozenset[str], conjunction: bool) -> Check:
+    """An AND or OR of plain words: one C-level set comparison instead of a call per word."""
+    if conjunction:
+        return lambda doc: words <= doc.words_in(field)
+    return lambda doc: not words.isdisjoint(doc.words_in(field))
 
 
 def _combined(checks: tuple[Check, ...], conjunction: bool) -> Check:
@@ -60,6 +92,12 @@ def _combined(checks: tuple[Check, ...], conjunction: bool) -> Check:
     if conjunction:
         return lambda doc: all(check(doc) for check in checks)
     return lambda doc: any(check(doc) for check in checks)
+
+
+def _near_check(node: Near) -> Check:
+    """Both sides present (set lookups) before looking for a close pair (positions)."""
+    left, right, close = compile_check(node.left), compile_check(node.right), partial(_near, node)
+    return lambda doc: left(doc) and right(doc) and close(doc)
 
 
 def _near(node: Near, doc: Document) -> bool:

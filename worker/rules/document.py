@@ -49,14 +49,14 @@ class FieldIndex:
             positions.setdefault(word, []).append(index)
         return positions
 
+    def positions(self, word: str) -> list[int]:
+        """Ascending indices of folded `word` (one pass records every word's, on first use)."""
+        return self._positions.get(word, _NONE)
+
     @cached_property
     def sorted_words(self) -> list[str]:
         """The distinct folded words, sorted: wildcards bisect it for their prefix."""
         return sorted(self.word_set)
-
-    def positions(self, word: str) -> list[int]:
-        """Ascending indices of folded `word` (one pass records every word's, on first use)."""
-        return self._positions.get(word, _NONE)
 
     def written(self, index: int) -> str:
         """Word `index` as written, NFC-normalised (what `=NATO` compares with)."""
@@ -124,6 +124,10 @@ class Document:
     author: str = ""
     lang: str = ""
     _cache: dict[str, object] = field(default_factory=dict, init=False, repr=False, compare=False)
+    # field -> its words: asked for by most candidate rules, so kept apart and typed (no assert)
+    _words: dict[str, frozenset[str]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         if "&" in self.title:
@@ -175,13 +179,11 @@ class Document:
 
     def words_in(self, field: str) -> frozenset[str]:
         """Every folded word of the sections of `field`."""
-        key = "words:" + field
-        cached = self._cache.get(key)
-        if cached is None:
+        found = self._words.get(field)
+        if found is None:
             sets = [section.field_index.word_set for section in self.scope(field)]
-            cached = self._cache[key] = sets[0] if len(sets) == 1 else frozenset().union(*sets)
-        assert isinstance(cached, frozenset)
-        return cached
+            found = self._words[field] = sets[0] if len(sets) == 1 else frozenset().union(*sets)
+        return found
 
 
 def _host(site: str) -> str:

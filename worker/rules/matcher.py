@@ -1,9 +1,16 @@
 """Many rules against one document.
 
-Compiling parses every rule, indexes it under the words it requires (`presearch.py`) and turns it
-into a closure (`compiled.py`). Matching a document looks its distinct words up in that index,
-runs the closures of the candidate rules only, and explains the ones that match with the
-reference evaluator (`evaluate.match`), so hits are the same as for a single query.
+Compiling parses every rule and sorts it into one of two kinds:
+
+- *direct* rules, a plain word or an OR of plain words (a third of a typical watchlist set): such
+  a rule matches exactly when one of its words is present, so the index lookup that finds it is
+  the whole decision, with no per-rule Python call;
+- the others, indexed under the words they require (`presearch.py`) and turned into a closure
+  (`compiled.py`) that only the candidate rules run.
+
+Deciding which rules match (`matching`) is the hot path. Explaining them (`match`: hits and
+snippets, built by the reference evaluator `evaluate.match`, so they are the same as for a single
+query) costs far more per rule and is only needed for the rules that fire an alert.
 """
 
 from __future__ import annotations
@@ -11,8 +18,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from worker.errors import QueryError
-from worker.rules.ast import Node
-from worker.rules.compiled import compile_check
+from worker.rules.ast import Node, Or
+from worker.rules.compiled import compile_check, plain_words
 from worker.rules.document import Document
 from worker.rules.evaluate import match
 from worker.rules.hits import Hit
@@ -28,7 +35,25 @@ class Matcher:
         self._ids = tuple(self._rules)
         self._nodes = tuple(self._rules.values())
         self._checks = tuple(map(compile_check, self._nodes))
-        self._presearch = Presearch.build(self._nodes)
+        # field -> word -> the direct rules (see the module doc) holding that word
+        self._direct: dict[str, dict[str, list[int]]] = {}
+        general: list[int] = []
+        for rule, node in enumerate(self._nodes):
+            if not self._add_direct(rule, node):
+                general.append(rule)
+        self._general = tuple(general)
+        self._presearch = Presearch.build([self._nodes[rule] for rule in general])
+
+    def _add_direct(self, rule: int, node: Node) -> bool:
+        """Index `rule` as a direct rule if it is one; False if it is not."""
+        found = plain_words(node.children if isinstance(node, Or) else (node,))
+        if found is None:
+            return False
+        field, words = found
+        table = self._direct.setdefault(field, {})
+        for word in words:
+            table.setdefault(word, []).append(rule)
+        return True
 
     @classmethod
     def compile(cls, rules: Iterable[tuple[str, str]]) -> Matcher:
@@ -53,13 +78,26 @@ class Matcher:
         return dict(self._rules)
 
     def candidates(self, doc: Document) -> list[str]:
-        """Ids of the rules the presearch selects for `doc` (a superset of the matching ones)."""
-        return [self._ids[rule] for rule in self._presearch.candidates(doc)]
+        """Ids of the rules the index selects for `doc` (a superset of the matching ones)."""
+        general = self._general
+        found = self._direct_matches(doc)
+        found.update(general[rule] for rule in self._presearch.candidates(doc))
+        return [self._ids[rule] for rule in sorted(found)]
 
     def matching(self, doc: Document) -> list[str]:
         """Ids of the matching rules, in rule order, without building hits."""
-        checks = self._checks
-        return [self._ids[i] for i in self._presearch.candidates(doc) if checks[i](doc)]
+        general, checks = self._general, self._checks
+        found = self._direct_matches(doc)
+        for rule in self._presearch.candidates(doc):
+            if checks[general[rule]](doc):
+                found.add(general[rule])
+        return [self._ids[rule] for rule in sorted(found)]
+
+    def _direct_matches(self, doc: Document) -> set[int]:
+        found: set[int] = set()
+        for field, table in self._direct.items():
+            found.update(*[table[word] for word in table.keys() & doc.words_in(field)])
+        return found
 
     def match(self, doc: Document) -> dict[str, list[Hit]]:
         """Hits per matching rule id, in rule order; rules that do not match are left out."""

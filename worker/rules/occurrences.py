@@ -36,7 +36,8 @@ def occurrences(leaf: Leaf, index: FieldIndex) -> list[Interval]:
 
 def _find(leaf: Leaf, index: FieldIndex) -> list[Interval]:
     if isinstance(leaf, Term):
-        return [(i, i) for i in _term_positions(leaf, index)]
+        positions = _term_positions(leaf, index)
+        return list(zip(positions, positions, strict=True))
     if leaf.slop is not None:
         return _sloppy(leaf, index, len(leaf.words) + leaf.slop)
     return _phrase(leaf, index)

@@ -22,57 +22,12 @@ from operator import itemgetter
 
 from worker.rules.ast import And, AtLeast, Meta, Near, Node, Not, Or, Phrase, Term, near_side
 from worker.rules.document import Document
+from worker.rules.frequency import frequencies
 
 PREFIX_LENGTHS = (2, 3)  # a wildcard's key: its literal prefix, cut to at most 3 letters
-# Frequent words are poor keys; without corpus statistics at compile time, length is the proxy
-# for rarity and these (the most frequent English function words) are avoided when possible.
-_COMMON = frozenset(
-    {
-        "the",
-        "of",
-        "and",
-        "to",
-        "a",
-        "in",
-        "is",
-        "for",
-        "on",
-        "that",
-        "with",
-        "was",
-        "as",
-        "it",
-        "by",
-        "at",
-        "from",
-        "be",
-        "are",
-        "this",
-        "an",
-        "have",
-        "has",
-        "or",
-        "not",
-        "but",
-        "his",
-        "her",
-        "they",
-        "their",
-        "its",
-        "were",
-        "been",
-        "which",
-        "will",
-        "would",
-        "said",
-        "more",
-        "after",
-        "new",
-        "over",
-    }
-)
-_PREFIX_COST = {2: 200.0, 3: 60.0}
-_META_COST = {"site": 300.0, "lang": 3000.0}
+# Occurrences per million words, on the scale of `frequency.Frequencies`: a site is one of
+# thousands in a stream; a language (lang:en) is a large share of it.
+_META_COST = {"site": 300.0, "lang": 30000.0}
 
 
 @dataclass(frozen=True)
@@ -94,9 +49,8 @@ class Keys:
 
 
 def word_cost(word: str) -> float:
-    if word in _COMMON:
-        return 100.0
-    return 1.0 + 20.0 / len(word)
+    """How often `word` occurs in general text (see `frequency.py`): lower is a better key."""
+    return frequencies().word(word)
 
 
 def required_keys(node: Node) -> Keys | None:
@@ -125,7 +79,7 @@ def _term_keys(term: Term) -> Keys:
     if not term.is_wildcard:
         return Keys(words=frozenset({term.word}), cost=word_cost(term.word))
     prefix = re.split("[*?]", term.word, maxsplit=1)[0][: max(PREFIX_LENGTHS)]
-    return Keys(prefixes=frozenset({prefix}), cost=_PREFIX_COST[len(prefix)])
+    return Keys(prefixes=frozenset({prefix}), cost=frequencies().prefix(prefix))
 
 
 def _any_of(children: Sequence[Node]) -> Keys | None:

@@ -104,6 +104,10 @@ _NEEDS_FULL_RE = re.compile(
 )
 
 
+_FAST_SPLIT_RE = re.compile("\x00|" + _FAST_TOKEN_RE.pattern)
+_FULL_SPLIT_RE = re.compile("\x00|" + _TOKEN_RE.pattern)
+
+
 def _pattern_for(text: str) -> re.Pattern[str]:
     if text.isascii() or _NEEDS_FULL_RE.search(text) is None:
         return _FAST_TOKEN_RE
@@ -115,22 +119,67 @@ def raw_words(text: str) -> list[str]:
     return _pattern_for(text).findall(text)
 
 
+def _ascii_table() -> bytes:
+    """Byte table that lowercases ASCII letters, keeps digits and every byte of a multi-byte
+    UTF-8 sequence (>= 0x80), and turns every other ASCII byte into a space."""
+    table = bytearray(range(256))
+    for code in range(128):
+        char = chr(code)
+        table[code] = ord(char.lower()) if char.isalnum() else ord(" ")
+    return bytes(table)
+
+
+_ASCII_TABLE = _ascii_table()
+
+
 def folded_words(text: str) -> list[str]:
     """`[fold(w) for w in raw_words(text)]`, computed faster.
 
-    Lowercasing the whole text at once and folding only the few words that are still not ASCII
-    avoids a function call per word. It is only done where it cannot move a word boundary: text
-    on the fast path (no marks, no CJK) whose lowercase form has the same length (so no letter
-    turned into a letter plus a combining mark, as "İ" does).
+    ASCII punctuation and Unicode whitespace can never be inside a word, so splitting there is
+    safe whatever the script: one C-level byte translation (ASCII lowercased, ASCII separators
+    made spaces; multi-byte UTF-8 sequences untouched, so the result stays valid UTF-8) and one
+    `str.split` give the chunks. An ASCII chunk is then a folded word already; only the distinct
+    chunks holding other characters ("NATO’s", "Zürich", Cyrillic or CJK runs) are tokenised and
+    folded, all at once (`_split_chunks`).
     """
-    lowered = text.lower()
-    if _pattern_for(text) is not _FAST_TOKEN_RE or len(lowered) != len(text):
-        return list(map(fold, _TOKEN_RE.findall(text)))
-    found: list[str] = _FAST_TOKEN_RE.findall(lowered)
-    if lowered.isascii():
-        return found
-    refold = {word: fold(word) for word in set(found) if not word.isascii()}
-    return list(map(refold.get, found, found)) if refold else found
+    encoded = text.encode("utf-8", "surrogatepass").translate(_ASCII_TABLE)
+    chunks = encoded.decode("utf-8", "surrogatepass").split()
+    if encoded.isascii() or not chunks:
+        return chunks
+    table = _split_chunks([chunk for chunk in set(chunks) if not chunk.isascii()])
+    found: list[str] = []
+    for chunk in chunks:
+        if chunk.isascii():
+            found.append(chunk)
+        else:
+            found.extend(table[chunk])
+    return found
+
+
+def _split_chunks(chunks: list[str]) -> dict[str, list[str]]:
+    """Chunk -> its folded words, with one regex pass and one fold over all the chunks.
+
+    NUL never occurs in a chunk (it is an ASCII separator) and is never part of a word, so
+    tokenising the chunks joined by NUL gives each chunk's words with a NUL between chunks.
+    Folding works character by character (NFKD only reorders marks between two base
+    characters), so folding the words joined by U+0001 and splitting there is `fold` of each.
+    """
+    if not chunks:
+        return {}
+    joined = "\x00".join(chunks)
+    pattern = _FAST_SPLIT_RE if _NEEDS_FULL_RE.search(joined) is None else _FULL_SPLIT_RE
+    raw = pattern.findall(joined)
+    folded = _fold_once(_fold_once("\x01".join(raw))).split("\x01") if raw else []
+    table: dict[str, list[str]] = {}
+    current: list[str] = []
+    position = 0
+    for written, word in zip(raw, folded, strict=True):
+        if written == "\x00":
+            table[chunks[position]], current, position = current, [], position + 1
+        else:
+            current.append(word)
+    table[chunks[position]] = current
+    return table
 
 
 def word_spans(text: str) -> list[tuple[int, int]]:
@@ -138,13 +187,32 @@ def word_spans(text: str) -> list[tuple[int, int]]:
     return [match.span() for match in _pattern_for(text).finditer(text)]
 
 
-def _keep(char: str) -> bool:
-    return unicodedata.combining(char) in _KEPT_COMBINING_CLASSES
+def _dropped_marks() -> list[tuple[int, int]]:
+    """The marks folding drops: every combining class but those kept (all such characters are
+    combining marks, so the mark table is the place to look)."""
+    return _ranges(
+        code
+        for low, high in _MARK_RANGES
+        for code in range(low, high + 1)
+        if unicodedata.combining(chr(code)) not in _KEPT_COMBINING_CLASSES
+    )
+
+
+# Split in a BMP-only class (compiled to a bitmap, one lookup per character) and the few astral
+# ranges, only scanned when the text has astral characters at all.
+_DROPPED_BMP_RE = re.compile(f"[{_bmp_class(_dropped_marks())}]+")
+_DROPPED_ASTRAL_RE = re.compile(
+    f"[{_char_class((low, high) for low, high in _dropped_marks() if high > 0xFFFF)}]+"
+)
+_ASTRAL_RE = re.compile("[\U00010000-\U0010ffff]")
 
 
 def _fold_once(text: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(char for char in decomposed if _keep(char)).casefold()
+    # C-level regex substitutions instead of a Python test per character.
+    decomposed = _DROPPED_BMP_RE.sub("", unicodedata.normalize("NFKD", text))
+    if _ASTRAL_RE.search(decomposed) is not None:
+        decomposed = _DROPPED_ASTRAL_RE.sub("", decomposed)
+    return decomposed.casefold()
 
 
 @functools.lru_cache(maxsize=65536)
