@@ -22,6 +22,7 @@ from worker.rules.ast import (
     true_when_empty,
 )
 from worker.rules.evaluate import match
+from worker.rules.frequency import frequencies
 from worker.rules.presearch import Presearch, required_keys
 
 WORDS = ["nato", "natos", "taiwan", "taiwanese", "zurich", "olympics", "olymp", "нато", "a"]
@@ -148,3 +149,42 @@ def test_old_callers_still_build_documents_with_title_and_body() -> None:
 def test_document_normalises_site_and_lang() -> None:
     doc = Document("", "", site="https://News.BBC.co.uk:443/x", lang="pt_BR", feed=["a"])  # type: ignore[arg-type]
     assert (doc.site, doc.lang, doc.feed) == ("news.bbc.co.uk", "pt-br", ("a",))
+
+
+@pytest.mark.parametrize(
+    ("query", "key"),
+    [
+        ("government AND zelensky", "zelensky"),  # frequency, not length, decides
+        ("people AND nato", "nato"),
+        ('"the prime minister"', "minister"),
+    ],
+)
+def test_and_is_keyed_by_its_rarest_branch_in_general_text(query: str, key: str) -> None:
+    keys = required_keys(parse_query(query))
+    assert keys is not None
+    assert set(keys.words) == {key}
+
+
+def test_word_frequency_table_ranks_common_words_above_names() -> None:
+    table = frequencies()
+    assert table.word("the") > table.word("government") > table.word("zelensky")
+    assert table.prefix("gov") > table.word("government")
+
+
+@pytest.mark.parametrize(
+    ("query", "title", "body", "matched"),
+    [
+        ("alpha OR title:beta", "beta", "", True),
+        ("alpha OR title:beta", "", "beta", False),
+        ("feed:gamma", "gamma", "gamma", False),
+        ("alpha AND beta", "alpha", "beta", True),
+        ("alpha AND beta", "alpha", "alphabeta", False),
+    ],
+)
+def test_word_rules_decided_by_the_index_alone(
+    query: str, title: str, body: str, matched: bool
+) -> None:
+    matcher = Matcher.compile([("r", query)])
+    doc = Document(title=title, body=body, feed=("other",))
+    assert (matcher.matching(doc) == ["r"]) is matched
+    assert bool(matcher.match(doc)) is matched
