@@ -209,7 +209,7 @@ def main() -> None:
     live = {"a": f"http://127.0.0.1:{port}/a", "b": f"http://127.0.0.1:{port}/b"}
     rows = [run_scenario("throughput, 1 endpoint, burst", {"a": live["a"]}, BURST, None)]
     baselines, with_dead = [], []
-    for _ in range(2):  # alternate, so drift on a shared machine hits both alike
+    for _ in range(3):  # alternate, so drift on a shared machine hits both alike
         baselines.append(run_scenario("2 live endpoints", live, PACED, RATE_PER_S))
         with_dead.append(
             run_scenario(
