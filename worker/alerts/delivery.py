@@ -82,7 +82,11 @@ class Notifier:
         self.policy = policy
         self.log = log
         self.clock = clock
-        self._http = httpx.Client(timeout=policy.timeout_s, follow_redirects=False)
+        # A client (connection pool) per endpoint: a dead endpoint's hung connections never
+        # share a pool, or its lock, with a live one's.
+        self._http = {
+            eid: httpx.Client(timeout=policy.timeout_s, follow_redirects=False) for eid in endpoints
+        }
         self._pools = {
             eid: ThreadPoolExecutor(policy.concurrency, thread_name_prefix=f"send-{eid}")
             for eid in endpoints
@@ -96,7 +100,8 @@ class Notifier:
     def close(self) -> None:
         for pool in self._pools.values():
             pool.shutdown(wait=True)
-        self._http.close()
+        for client in self._http.values():
+            client.close()
 
     # -- intake ------------------------------------------------------------------------------
     def take(self, entry: Entry, group: str) -> None:
@@ -250,7 +255,9 @@ class Notifier:
     def _post(self, endpoint: Endpoint, record: DeliveryRecord) -> Outcome:
         headers = request_headers(endpoint, record.msg_id, int(self.clock()), record.body)
         try:
-            response = self._http.post(endpoint.url, content=record.body.encode(), headers=headers)
+            response = self._http[endpoint.id].post(
+                endpoint.url, content=record.body.encode(), headers=headers
+            )
         except httpx.HTTPError as exc:
             return Outcome(False, f"{type(exc).__name__}: {exc}")
         return classify(response.status_code, response.headers, self._now())
