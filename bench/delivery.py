@@ -54,7 +54,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def receiver_main(port: int, results: Any, ready: Any, done: Any) -> None:
+def receiver_main(port: int, results: Any, ready: Any, done: Any, live_count: Any) -> None:
     """A receiver process: records (path, alert id, receipt time) of every POST."""
     records: list[tuple[str, str, float]] = []
     lock = threading.Lock()
@@ -67,6 +67,9 @@ def receiver_main(port: int, results: Any, ready: Any, done: Any) -> None:
             received = time.time()
             with lock:
                 records.append((self.path, json.loads(body)["data"]["alert_id"], received))
+            if self.path != "/dead":
+                with live_count.get_lock():
+                    live_count.value += 1
             self.send_response(204)
             self.send_header("Content-Length", "0")
             self.end_headers()
@@ -127,8 +130,10 @@ def run_scenario(
     prefix = "bench" + uuid.uuid4().hex[:8]
     keys = Keys(prefix)
     port = int(endpoints[next(iter(endpoints))].split(":")[2].split("/")[0])
-    results, ready, done = mp.Queue(), mp.Event(), mp.Event()
-    receiver = mp.Process(target=receiver_main, args=(port, results, ready, done), daemon=True)
+    results, ready, done, live_count = mp.Queue(), mp.Event(), mp.Event(), mp.Value("i", 0)
+    receiver = mp.Process(
+        target=receiver_main, args=(port, results, ready, done, live_count), daemon=True
+    )
     receiver.start()
     ready.wait(10)
     with tempfile.TemporaryDirectory() as tmp:
@@ -140,12 +145,13 @@ def run_scenario(
             stderr=subprocess.DEVNULL,
         )
         time.sleep(4)  # start-up (imports, consumer group) is not part of the figures
+        cpu_before = process_cpu_s(notifier.pid)
         created = inject(client, keys, count, list(endpoints), rate)
-        live = [eid for eid in endpoints if eid != "dead"]
-        expected = count * len(live)
+        expected = count * len([eid for eid in endpoints if eid != "dead"])
         deadline = time.time() + 300
-        while time.time() < deadline and delivered_live(client, keys, live) < expected:
+        while time.time() < deadline and live_count.value < expected:
             time.sleep(0.05)
+        cpu_used = process_cpu_s(notifier.pid) - cpu_before
         notifier.send_signal(signal.SIGTERM)
         notifier.wait(60)
     done.set()
@@ -153,15 +159,14 @@ def run_scenario(
     receiver.join(10)
     for key in client.scan_iter(match=f"{{{prefix}:*"):
         client.delete(key)
-    return summarise(name, records, created, count)
+    figures = summarise(name, records, created, count)
+    return figures | {"cpu_ms_per_alert": cpu_used * 1000 / count}
 
 
-def delivered_live(client: redis.Redis, keys: Keys, live: list[str]) -> int:
-    """Deliveries settled on the live endpoints: created minus still queued."""
-    queued = sum(int(client.zcard(keys.endpoint_due(eid))) for eid in live)
-    taken = client.xinfo_groups(keys.alerts_stream) if client.exists(keys.alerts_stream) else []
-    read = sum(int(g["entries-read"] or 0) for g in taken) if taken else 0
-    return read * len(live) - queued if read else 0
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process, from /proc (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def inject(
@@ -222,11 +227,11 @@ def main() -> None:
     dead.close()
     rows += baselines + with_dead
     print(
-        f"{'scenario':<32} {'alerts':>7} {'received':>9} {'per s':>8} {'p50 ms':>8} {'p99 ms':>8}"
+        f"{'scenario':<32} {'alerts':>7} {'received':>9} {'per s':>8} {'p50 ms':>8} {'p99 ms':>8} {'CPU ms/alert':>13}"
     )
     for r in rows:
         print(
-            f"{r['scenario']:<32} {r['alerts']:>7} {r['received']:>9} {r['per_s']:>8.0f} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f}"
+            f"{r['scenario']:<32} {r['alerts']:>7} {r['received']:>9} {r['per_s']:>8.0f} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} {r['cpu_ms_per_alert']:>13.2f}"
         )
     base_p50 = statistics.median(r["p50_ms"] for r in baselines)
     base_p99 = statistics.median(r["p99_ms"] for r in baselines)
