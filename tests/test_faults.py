@@ -283,3 +283,34 @@ def test_the_whole_service_stopped_with_work_in_flight_resumes_after_restart(
     assert len(set(ids)) == ARTICLES, log[-2000:]
     assert len(ids) == ARTICLES, "nothing was sent twice"
     assert not (tmp_path / "data" / "redis.sock").exists()
+
+
+def test_article_pages_are_fetched_within_the_hosts_politeness_limits(
+    tmp_path: Path, server: LocalServer, redis_url: str, prefix: str, client: redis.Redis
+) -> None:
+    started: list[float] = []
+
+    def page(_: Request) -> Response:
+        started.append(time.monotonic())
+        return Response(
+            200,
+            article_html("NATO story", ["NATO ministers met in Brussels today."] * 4),
+            html_headers(),
+        )
+
+    entries = []
+    for i in range(4):
+        server.route(f"/p/{i}", page)
+        entries.append(FeedEntry(f"p{i}", f"NATO story {i}", server.url(f"/p/{i}")))
+    feed = server.route(
+        "/p.xml", Response(200, rss(entries), {"Content-Type": "application/rss+xml"})
+    )
+    polite = {"hosts": {"127.0.0.1": {"max_concurrent": 1, "min_spacing": "1s"}}}
+    config = write_config(tmp_path, prefix, [feed], worker={"concurrency": 4}, scheduler=polite)
+
+    result = run_cli("run", "--once", "--config", str(config), redis_url=redis_url)
+
+    assert result.returncode == 0, result.stderr
+    assert len(started) == 4, "every page was fetched, none fell back"
+    gaps = [b - a for a, b in zip(sorted(started), sorted(started)[1:], strict=False)]
+    assert min(gaps) >= 0.9, f"4 worker threads still kept the host's 1 s spacing: {gaps}"

@@ -23,6 +23,7 @@ from worker.dedupe.stories import StoryIndex
 from worker.fetching import Fetcher, FetchLimits
 from worker.observability.logging import get_logger
 from worker.observability.resilience import keep_running
+from worker.pipeline.article import PoliteFetcher
 from worker.pipeline.emit import AlertEmitter
 from worker.pipeline.process import ItemProcessor
 from worker.pipeline.runner import WorkerLoop
@@ -33,6 +34,8 @@ from worker.queue.connection import Client, open_client
 from worker.queue.keys import ALERTS_GROUP, ITEMS_GROUP, Keys
 from worker.queue.streams import StreamConsumer
 
+# An article whose site stays busy this long is taken from the feed's own text instead.
+ARTICLE_HOST_WAIT_S = 120.0
 # Within `run --once`, retries due this soon are waited for; later ones stay for the next run.
 ONCE_RETRY_HORIZON_S = 30.0
 _DISPATCH_IDLE_S = 0.2  # how often due retries and digests are looked for when all is quiet
@@ -134,7 +137,9 @@ class Runtime:
         shared.publish(s.watchlists)
         window = s.dedupe.window
         processor = ItemProcessor(
-            fetcher=self.fetcher(),
+            pages=PoliteFetcher(
+                self.fetcher(), host_gate(s, self.client, self.keys), ARTICLE_HOST_WAIT_S
+            ),
             dedupe=ExactDedupe(self.client, self.keys, window),
             stories=StoryIndex(self.client, self.keys, s.dedupe),
             emitter=AlertEmitter(self.client, self.keys, window),

@@ -10,7 +10,8 @@ from urllib.parse import urlsplit
 
 from worker.errors import ExtractionError, FetchError
 from worker.extraction import canonical_url, extract_article, text_from_feed_html
-from worker.fetching import Fetcher
+from worker.fetching import Fetcher, FetchResult
+from worker.polling.politeness import HostGate
 from worker.records import Article, FeedItem
 
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
@@ -58,11 +59,27 @@ def from_page(item: FeedItem, html: bytes, final_url: str) -> Article:
     )
 
 
-def build_article(item: FeedItem, fetcher: Fetcher) -> Article:
+class PoliteFetcher:
+    """Article pages fetched within each host's politeness limits, the same ones the scheduler
+    keeps for feeds: a site sees one budget for its feed and its pages, from every process."""
+
+    def __init__(self, fetcher: Fetcher, gate: HostGate | None, max_wait_s: float) -> None:
+        self.fetcher = fetcher
+        self.gate = gate
+        self.max_wait_s = max_wait_s
+
+    def page(self, url: str) -> FetchResult:
+        if self.gate is None:
+            return self.fetcher.fetch(url, trusted=False)
+        with self.gate.hold(url, self.max_wait_s):
+            return self.fetcher.fetch(url, trusted=False)
+
+
+def build_article(item: FeedItem, pages: PoliteFetcher) -> Article:
     if not item.link.startswith(("http://", "https://")):
         return from_feed(item, "no article link")
     try:
-        result = fetcher.fetch(item.link, trusted=False)
+        result = pages.page(item.link)
     except FetchError as exc:
         return from_feed(item, f"fetch failed: {exc}")
     content_type = result.headers.get("content-type", "text/html").lower()

@@ -17,8 +17,7 @@ from worker.alerts.build import STORY_UPDATED, alert_data, story_update_data, we
 from worker.dedupe.exact import MIN_TEXT_FOR_HASH, ExactDedupe, Verdict, title_key
 from worker.dedupe.stories import StoryAssignment, StoryIndex
 from worker.extraction import text_fingerprint, url_key
-from worker.fetching import Fetcher
-from worker.pipeline.article import build_article
+from worker.pipeline.article import PoliteFetcher, build_article
 from worker.pipeline.emit import AlertEmitter, PendingAlert
 from worker.pipeline.watchlists import WatchlistInfo, WatchlistSet
 from worker.queue.keys import short_hash
@@ -95,7 +94,7 @@ def story_updates(
 
 @dataclass
 class ItemProcessor:
-    fetcher: Fetcher
+    pages: PoliteFetcher
     dedupe: ExactDedupe
     stories: StoryIndex
     emitter: AlertEmitter
@@ -104,7 +103,7 @@ class ItemProcessor:
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     def process(self, item: FeedItem) -> ProcessResult:
-        article = build_article(item, self.fetcher)
+        article = build_article(item, self.pages)
         verdict = self.dedupe.claim(item_identity(item), *dedupe_hashes(item, article))
         now = self.clock()
         story = self.stories.assign(
