@@ -188,3 +188,27 @@ def test_word_rules_decided_by_the_index_alone(
     doc = Document(title=title, body=body, feed=("other",))
     assert (matcher.matching(doc) == ["r"]) is matched
     assert bool(matcher.match(doc)) is matched
+
+
+@pytest.mark.parametrize(
+    ("query", "title", "body", "matched"),
+    [
+        ("olymp*", "", "Olympics", True),
+        ("olymp*", "", "olymp", True),
+        ("olymp*", "", "olym", False),
+        ("olymp*", "", "preolympic", False),
+        ("olymp* OR nato", "", "Senator", False),
+        ("olymp* OR nato OR tai*", "Taiwanese", "", True),
+        ("title:olymp*", "", "Olympics", False),
+        ("title:olymp* OR body:nato", "", "Olympics", False),
+        ("zür*", "", "Zurich", True),
+        ("нат*", "", "НАТО", True),
+    ],
+)
+def test_prefix_wildcard_rules_decided_by_the_index_alone(
+    query: str, title: str, body: str, matched: bool
+) -> None:
+    matcher = Matcher.compile([("r", query)])
+    doc = Document(title=title, body=body)
+    assert (matcher.matching(doc) == ["r"]) is matched
+    assert bool(matcher.match(doc)) is matched

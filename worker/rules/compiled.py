@@ -72,6 +72,25 @@ def plain_words(nodes: tuple[Node, ...]) -> tuple[str, frozenset[str]] | None:
     return fields.pop(), frozenset(node.word for node in nodes if isinstance(node, Term))
 
 
+def direct_keys(nodes: tuple[Node, ...]) -> tuple[str, frozenset[str], frozenset[str]] | None:
+    """(field, words, prefixes) when every node is a plain word or a plain prefix wildcard
+    (`olymp*`: one trailing `*`, no `?`, not `=`) of the same field: such an OR is true exactly
+    when one of the words, or a word starting with one of the prefixes, is present."""
+    fields = {node.field for node in nodes if isinstance(node, Term)}
+    if len(fields) != 1 or not all(_plain(node) or _plain_prefix(node) for node in nodes):
+        return None
+    terms = [node for node in nodes if isinstance(node, Term)]
+    words = frozenset(term.word for term in terms if not term.is_wildcard)
+    prefixes = frozenset(term.word[:-1] for term in terms if term.is_wildcard)
+    return fields.pop(), words, prefixes
+
+
+def _plain_prefix(node: Node) -> bool:
+    if not isinstance(node, Term) or node.exact or not node.word.endswith("*"):
+        return False
+    return not any(char in node.word[:-1] for char in "*?")
+
+
 def _plain(node: Node) -> bool:
     return isinstance(node, Term) and not node.exact and not node.is_wildcard
 
