@@ -337,3 +337,22 @@ def test_a_poll_frees_its_lease_and_host_slot_with_the_state_write(
     assert client.zcard(keys.host_slots("127.0.0.1")) == 0
     assert float(client.hget(keys.feed_state(feed.url), "next_poll") or 0) > time.time()
     assert scheduler.poll_now(feed.url) is None  # not due again yet
+
+
+def script_commands(client: redis.Redis) -> int:
+    stats: Any = client.info("commandstats")
+    return int(stats.get("cmdstat_script", {}).get("calls", 0))
+
+
+def test_a_poll_asks_redis_no_script_existence_checks(
+    server: LocalServer, client: redis.Redis, keys: Keys, fetcher: Fetcher
+) -> None:
+    """redis-py sends SCRIPT EXISTS before a pipeline holding a registered script: one more
+    round trip per poll, which the lease release in the state pipeline must not cost."""
+    feed = Feed(server.route("/f", Response(200, rss(2))), interval=1.0)
+    (scheduler,) = schedulers(client, keys, fetcher, [feed], 1)
+    client.hset(keys.feed_state(feed.url), "next_poll", "0")
+    before = script_commands(client)
+    assert scheduler.poll_now(feed.url) is not None
+    assert script_commands(client) == before
+    assert not client.exists(keys.feed_lease(feed.url))

@@ -157,7 +157,12 @@ class FeedScheduler:
     def release(self, feed_url: str, claim: Claim, client: Any = None) -> None:
         """Drop the lease (with `client`, a pipeline: queued there)."""
         lease = self.poller.keys.feed_lease(feed_url)
-        self._release(keys=[lease], args=[claim.token], client=client)
+        if client is None:
+            self._release(keys=[lease], args=[claim.token])
+            return
+        # EVAL, not the registered script: redis-py checks every registered script of a
+        # pipeline with SCRIPT EXISTS before executing it, one more round trip per poll.
+        client.eval(_RELEASE, 1, lease, claim.token)
 
     def poll_now(self, feed_url: str) -> PollOutcome | None:
         """Poll one feed if it is due, no one else holds it and its host allows; else None."""
