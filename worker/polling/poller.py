@@ -178,13 +178,20 @@ class FeedPoller:
                           new_items=outcome.new_items)  # fmt: skip
         return outcome
 
-    def _write_state(self, feed: FeedLike, fields: Mapping[str, str], finish: Finish) -> None:
+    def _write_state(
+        self, feed: FeedLike, state: Mapping[str, str], fields: Mapping[str, str], finish: Finish
+    ) -> None:
+        """Write the fields whose value changed (`state` is what is stored: the caller read it
+        under the feed's lease); an unchanged poll mostly moves only its times."""
+        changed = {name: value for name, value in fields.items() if state.get(name) != value}
         if finish is None:
-            write_hash(self.client, self.keys.feed_state(feed.url), fields)
+            if changed:
+                write_hash(self.client, self.keys.feed_state(feed.url), changed)
             return
         pipe = self.client.pipeline(transaction=False)
-        mapping: Any = dict(fields)
-        pipe.hset(self.keys.feed_state(feed.url), mapping=mapping)
+        if changed:
+            mapping: Any = changed
+            pipe.hset(self.keys.feed_state(feed.url), mapping=mapping)
         finish(pipe)
         pipe.execute()
 
@@ -244,7 +251,7 @@ class FeedPoller:
             "failing_since": "",
             "next_poll": str(now + delay),
         }
-        self._write_state(feed, fields, finish)
+        self._write_state(feed, state, fields, finish)
         status = "new_items" if success.added else "unchanged"
         return PollOutcome(success.added, delay, status)
 
@@ -265,7 +272,7 @@ class FeedPoller:
             "failing_since": state.get("failing_since") or str(now),
             "next_poll": str(now + delay),
         }
-        self._write_state(feed, fields, finish)
+        self._write_state(feed, state, fields, finish)
         log = self.log.bind(feed=feed_name(feed))
         log.warning("feed_failed", error=error, consecutive_errors=errors, retry_in_s=round(delay))
         self._maybe_alert(feed, {**state, **fields}, now, log)
