@@ -12,7 +12,7 @@ from functools import partial
 from typing import assert_never
 
 from worker.rules.ast import And, AtLeast, Leaf, Meta, Near, Node, Not, Or, Phrase, Term
-from worker.rules.document import Document
+from worker.rules.document import SEPARATOR, Document
 from worker.rules.occurrences import (
     atleast_true,
     leaf_found,
@@ -54,7 +54,14 @@ def _leaf(leaf: Leaf) -> Check:
     # A phrase is keyed by one word; most candidates lack another, and saying so needs no
     # positions (building them for a long body costs more than the whole decision otherwise).
     words, field = frozenset(leaf.words), leaf.field
-    return lambda doc: words <= doc.words_in(field) and found(doc)
+    if leaf.exact or leaf.slop is not None:
+        return lambda doc: words <= doc.words_in(field) and found(doc)
+    # Consecutive words: a substring of a section's NUL-joined words, no positions at all.
+    needle = SEPARATOR + SEPARATOR.join(leaf.words) + SEPARATOR
+    return lambda doc: (
+        words <= doc.words_in(field)
+        and any(needle in section.field_index.joined for section in doc.scope(field))
+    )
 
 
 def _boolean(node: And | Or) -> Check:

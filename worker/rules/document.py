@@ -14,7 +14,8 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from itertools import chain
+from itertools import accumulate, chain, repeat
+from operator import add
 from typing import NamedTuple
 from urllib.parse import urlsplit
 
@@ -22,6 +23,7 @@ from worker.rules.text import Token, folded_words, raw_words, word_spans
 
 FIELDS: tuple[str, ...] = ("title", "body")  # what an unqualified word is looked for in
 _NONE: list[int] = []  # shared, never mutated
+SEPARATOR = "\x00"  # between the words of `FieldIndex.joined`
 
 
 class FieldIndex:
@@ -43,15 +45,38 @@ class FieldIndex:
         return frozenset(self.words)
 
     @cached_property
+    def joined(self) -> str:
+        """The folded words, each between NULs ("\0a\0b\0"): a run of consecutive words is a
+        substring, found by C-level search (NUL is never part of a word, so matches align)."""
+        return SEPARATOR + SEPARATOR.join(self.words) + SEPARATOR
+
+    @cached_property
+    def _offsets(self) -> list[int]:
+        """Offset in `joined` of the NUL before each word (built without a Python loop)."""
+        lengths = map(add, map(len, self.words), repeat(1))
+        return list(accumulate(lengths, initial=0))
+
+    @cached_property
     def _positions(self) -> dict[str, list[int]]:
-        positions: dict[str, list[int]] = {}
-        for index, word in enumerate(self.words):
-            positions.setdefault(word, []).append(index)
-        return positions
+        return {}
 
     def positions(self, word: str) -> list[int]:
-        """Ascending indices of folded `word` (one pass records every word's, on first use)."""
-        return self._positions.get(word, _NONE)
+        """Ascending indices of folded `word`. Found per word by searching `joined`, not by one
+        Python pass recording every word's: a rule asks for a few words of a long body."""
+        cache = self._positions
+        found = cache.get(word)
+        if found is None:
+            found = cache[word] = self._search(word)
+        return found
+
+    def _search(self, word: str) -> list[int]:
+        joined, offsets, needle = self.joined, self._offsets, SEPARATOR + word + SEPARATOR
+        found: list[int] = []
+        at = joined.find(needle)
+        while at >= 0:
+            found.append(bisect_left(offsets, at))
+            at = joined.find(needle, at + len(word) + 1)
+        return found or _NONE
 
     @cached_property
     def sorted_words(self) -> list[str]:
