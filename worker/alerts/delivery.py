@@ -104,12 +104,6 @@ class Notifier:
             client.close()
 
     # -- intake ------------------------------------------------------------------------------
-    def take(self, entry: Entry, group: str) -> None:
-        """Log the alert, queue it for each endpoint it names, and ack it: one atomic step."""
-        failed = self.take_batch([entry], group)
-        if failed:
-            raise failed[0][1]
-
     def take_batch(self, entries: Sequence[Entry], group: str) -> list[tuple[Entry, Exception]]:
         """`take` for many alerts in one round trip; returns those that failed, with the error."""
         pipe = self.store.client.pipeline(transaction=False)

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from worker.alerts.build import STORY_UPDATED, alert_data, story_update_data, webhook_body
 from worker.dedupe.exact import MIN_TEXT_FOR_HASH, ExactDedupe, Verdict, title_key
-from worker.dedupe.stories import StoryAssignment, StoryIndex
+from worker.dedupe.stories import StoryAssignment, StoryIndex, story_update_due
 from worker.extraction import text_fingerprint, url_key
 from worker.pipeline.article import PoliteFetcher, build_article
 from worker.pipeline.emit import AlertEmitter, PendingAlert
@@ -133,7 +133,7 @@ class ItemProcessor:
         if every is None:
             return 0
         announced = self.emitter.announced(story.story_id)
-        if not any(story.articles - count >= every for count in announced.values()):
+        if not any(story_update_due(story.articles, n, every) for n in announced.values()):
             return 0
         story_ref = (story.story_id, story.articles)
         events = story_updates(article, announced, rules.table, story_ref, now)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,17 +74,6 @@ class StreamConsumer:
         pipe.execute()
         return True
 
-    def drained(self) -> bool:
-        """True when the group has neither pending nor undelivered entries (burst mode's end)."""
-        info = self.client.xinfo_groups(self.stream)
-        group = next((g for g in info if g["name"] == self.group), None)
-        if group is None:
-            return True
-        if int(group["pending"]) != 0:
-            return False
-        last_id = self.client.xinfo_stream(self.stream)["last-generated-id"]
-        return bool(group["last-delivered-id"] == last_id)
-
     @property
     def _failures_key(self) -> str:
         return f"{self.stream}:failures"
@@ -105,9 +93,3 @@ class StreamConsumer:
             self.stream, self.group, self.consumer, self.claim_idle_ms, "0-0", count=count
         )
         return [(eid, fields) for eid, fields in reply[1] if fields]
-
-
-def iter_batches(consumer: StreamConsumer, count: int, block_ms: int) -> Iterator[list[Entry]]:
-    """Endless batches for a long-running consumer (empty lists when nothing arrived)."""
-    while True:
-        yield consumer.read(count, block_ms)
