@@ -57,6 +57,7 @@ class ParsedFeed:
     bozo_message: str | None = None  # why the XML was not well-formed, when entries came anyway
     ttl_s: float | None = None  # the feed's own refresh hint (RSS <ttl>), in seconds
     update_s: float | None = None  # sy:updatePeriod / sy:updateFrequency, in seconds
+    links: tuple[tuple[str, str], ...] = ()  # (rel, href) of the hub and self links (WebSub)
 
 
 def entry_identity(guid: str, link: str, title: str, content: str) -> str:
@@ -178,6 +179,17 @@ def _from_feedparser(result: Any, base: str) -> ParsedFeed:
         update_s=sy_update_seconds(
             result.feed.get("sy_updateperiod"), result.feed.get("sy_updatefrequency")
         ),
+        links=_websub_links(result.feed.get("links")),
+    )
+
+
+def _websub_links(links: Any) -> tuple[tuple[str, str], ...]:
+    """The feed's own rel="hub" and rel="self" links, as written (WebSub discovery)."""
+    wanted = ("hub", "self")
+    return tuple(
+        (str(link["rel"]), str(link["href"]))
+        for link in links or ()
+        if link.get("rel") in wanted and link.get("href")
     )
 
 
@@ -236,7 +248,11 @@ def parse_json_feed(body: bytes, *, url: str) -> ParsedFeed:
     base = _text(data.get("home_page_url")) or url
     items = data.get("items")
     entries = [_json_entry(i, base) for i in items if isinstance(i, dict)] if items else []
-    return ParsedFeed(title=_text(data.get("title")), entries=entries)
+    hubs = data.get("hubs") if isinstance(data.get("hubs"), list) else []
+    links = [("hub", _text(h.get("url"))) for h in hubs if isinstance(h, dict)]
+    links.append(("self", _text(data.get("feed_url"))))
+    wanted = tuple(pair for pair in links if pair[1])
+    return ParsedFeed(title=_text(data.get("title")), entries=entries, links=wanted)
 
 
 def _json_entry(item: dict[str, Any], base: str) -> ParsedEntry:

@@ -62,6 +62,9 @@ class FeedLike(Protocol):
 
 
 Finish = Callable[[Any], None] | None  # given the state-writing pipeline; see FeedPoller.poll
+# Called after a changed body was parsed and its entries queued (WebSub hub discovery); must
+# not raise.
+ParsedHook = Callable[[FeedLike, Mapping[str, str], ParsedFeed], None]
 
 
 @dataclass(frozen=True)
@@ -156,6 +159,7 @@ class FeedPoller:
         self.alerts = alerts
         self._enqueue = client.register_script(_ENQUEUE_NEW)
         self._log_polls = _logs_info(log)
+        self.on_parsed: ParsedHook | None = None
 
     def state(self, feed_url: str) -> dict[str, str]:
         return read_hash(self.client, self.keys.feed_state(feed_url))
@@ -212,6 +216,8 @@ class FeedPoller:
         name = feed_name(feed)
         items = [to_feed_item(e, feed.url, name, list(feed.tags)) for e in parsed.entries]
         added = self.enqueue(items)
+        if self.on_parsed is not None:
+            self.on_parsed(feed, result.headers, parsed)
         updates = {**validators(result.headers), "body_hash": body_hash, **parsed_facts(parsed)}
         if added:
             updates["last_new_item"] = str(self.clock())
