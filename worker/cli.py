@@ -34,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("scheduler", "poll feeds and queue new items"),
         ("worker", "fetch, extract, dedupe and match queued items"),
         ("notifier", "deliver alerts to webhooks"),
+        ("websub", "subscribe at the hubs feeds name and take their pushes (websub.enabled)"),
         ("check", "validate the configuration"),
         ("match", "run a query or watchlist against text, an HTML file or a URL"),
         ("reload", "validate the config and switch every running worker to its watchlists"),
@@ -138,9 +139,11 @@ def cmd_role(args: argparse.Namespace) -> int:
     from worker import service
 
     settings, path = load(args)
-    role = {"scheduler": service.run_scheduler, "worker": service.run_worker}.get(
-        args.command, service.run_notifier
-    )
+    role = {
+        "scheduler": service.run_scheduler,
+        "worker": service.run_worker,
+        "websub": service.run_websub,
+    }.get(args.command, service.run_notifier)
     stop = stop_event_on_signals()
 
     def body(rt: Any) -> int:
@@ -173,10 +176,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     stop = stop_event_on_signals()
     url, embedded = resolve_redis(settings.redis_url, settings.data_dir)
     try:
-        return Supervisor(path, url, get_logger()).run(stop)
+        return Supervisor(path, url, get_logger(), roles=supervised_roles(settings)).run(stop)
     finally:
         if embedded is not None:
             embedded.stop()
+
+
+def supervised_roles(settings: Settings) -> tuple[str, ...]:
+    from worker.supervisor import ROLES
+
+    return (*ROLES, "websub") if settings.websub.enabled else ROLES
 
 
 def run_once_and_report(rt: Any) -> int:
@@ -230,6 +239,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "scheduler": cmd_role,
     "worker": cmd_role,
     "notifier": cmd_role,
+    "websub": cmd_role,
     "match": cmd_match,
     "reload": cmd_reload,
 }

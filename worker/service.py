@@ -122,7 +122,12 @@ class Runtime:
 
     # -- roles -------------------------------------------------------------------------------
     def poller(self) -> FeedPoller:
-        return build_poller(self.settings, self.client, self.keys, self.fetcher(), self.log)
+        poller = build_poller(self.settings, self.client, self.keys, self.fetcher(), self.log)
+        if self.settings.websub.enabled:  # record the hubs feeds name, for the websub role
+            from worker.websub.setup import hub_recorder
+
+            poller.on_parsed = hub_recorder(self.client, self.keys, self.log).record
+        return poller
 
     def shared_watchlists(self) -> SharedWatchlists:
         """One per process: the worker's processor and its config watcher share what it holds."""
@@ -179,6 +184,18 @@ class Runtime:
 # -- long-running roles ----------------------------------------------------------------------
 def run_scheduler(rt: Runtime, stop: threading.Event) -> None:
     build_scheduler(rt.settings, rt.poller(), rt.log).run_until(stop)
+
+
+def run_websub(rt: Runtime, stop: threading.Event) -> None:
+    """Subscribe at hubs and take their pushes; idle when disabled, so a Procfile that lists
+    this process type keeps running (Procfile runners stop everything when one process ends)."""
+    if not rt.settings.websub.enabled:
+        rt.log.info("websub_disabled", hint="set websub.enabled and websub.public_url")
+        stop.wait()
+        return
+    from worker.websub.setup import WebSubRole
+
+    WebSubRole(rt.settings, rt.poller(), rt.log).run_until(stop)
 
 
 def run_worker(rt: Runtime, stop: threading.Event) -> None:

@@ -1,8 +1,9 @@
 """`wirewatch run`: one process tree for a single machine.
 
 The parent starts the embedded Redis when no URL is configured, then runs each role as a child
-process (`wirewatch scheduler|worker|notifier`), restarts a child that dies, and on SIGTERM/SIGINT
-asks every child to stop, waits for them to finish or hand back their work, then stops Redis.
+process (`wirewatch scheduler|worker|notifier`, and `websub` when enabled), restarts a child
+that dies, and on SIGTERM/SIGINT asks every child to stop, waits for them to finish or hand
+back their work, then stops Redis.
 """
 
 from __future__ import annotations
@@ -26,15 +27,18 @@ def role_command(role: str, config_path: Path) -> list[str]:
 
 
 class Supervisor:
-    def __init__(self, config_path: Path, redis_url: str, log: Any) -> None:
+    def __init__(
+        self, config_path: Path, redis_url: str, log: Any, roles: tuple[str, ...] = ROLES
+    ) -> None:
         self.config_path = config_path
+        self.roles = roles
         self.env = {**os.environ, "REDIS_URL": redis_url}
         self.log = log
         self.children: dict[str, subprocess.Popen[bytes]] = {}
 
     def run(self, stop: threading.Event) -> int:
         signal.signal(signal.SIGHUP, self._forward_hangup)
-        for role in ROLES:
+        for role in self.roles:
             self._spawn(role)
         while not stop.wait(0.5):
             self._restart_dead()

@@ -13,6 +13,7 @@ from worker.config.models import (
     Settings,
     WatchlistConfig,
     WebhookConfig,
+    WebSubConfig,
     WorkerConfig,
 )
 from worker.units import parse_duration, parse_size
@@ -25,6 +26,7 @@ __all__ = [
     "SchedulerConfig",
     "Settings",
     "WatchlistConfig",
+    "WebSubConfig",
     "WebhookConfig",
     "WorkerConfig",
     "load_config",

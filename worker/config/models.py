@@ -254,6 +254,50 @@ class WorkerConfig(_Section):
     max_attempts: Annotated[int, Field(ge=1)] = 5
 
 
+def listen_address(value: str) -> tuple[str, int]:
+    """`host:port` (`[::]:8470` for IPv6) -> (host, port); ValueError when it is not one."""
+    host, sep, port = value.strip().rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{value!r} is not host:port (e.g. 0.0.0.0:8470 or [::]:8470)")
+    return host, int(port)
+
+
+def _listen(value: str) -> str:
+    listen_address(value)
+    return value.strip()
+
+
+def _callback_base(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.query or parts.fragment:
+        raise ValueError("public_url must have no query or fragment (a token is appended)")
+    return value
+
+
+class WebSubConfig(_Section):
+    """WebSub (formerly PubSubHubbub): where a feed names a hub, subscribe and take its pushes.
+    Polling goes on as before (the fallback). Off by default: the hub must reach `public_url`,
+    which the `websub` process answers on `listen` (usually behind a reverse proxy)."""
+
+    enabled: bool = False
+    listen: Annotated[str, AfterValidator(_listen)] = "0.0.0.0:8470"
+    public_url: Annotated[HttpUrl, AfterValidator(_callback_base)] | None = None
+    lease: Annotated[Duration, _at_least(60.0, "1m")] = 10 * 86400.0  # asked for; the hub decides
+    max_body: ByteSize = 10_000_000  # a larger push is refused (413); polling still gets it
+    timeout: Duration = 10.0  # deadline on one request to a hub
+    retry_min: Duration = 60.0  # first wait after a failed or denied subscription, doubling
+    retry_max: Duration = 6 * 3600.0
+
+    @model_validator(mode="after")
+    def _public_url_when_enabled(self) -> WebSubConfig:
+        if self.enabled and self.public_url is None:
+            raise ValueError("public_url is required when websub is enabled")
+        if self.retry_min > self.retry_max:
+            raise ValueError("retry_min must not be longer than retry_max")
+        return self
+
+
 class LogConfig(_Section):
     """Log output."""
 
@@ -275,6 +319,7 @@ class Settings(_Section):
     scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
     worker: WorkerConfig = Field(default_factory=WorkerConfig)
     dedupe: DedupeConfig = Field(default_factory=DedupeConfig)
+    websub: WebSubConfig = Field(default_factory=WebSubConfig)
     log: LogConfig = Field(default_factory=LogConfig)
 
     @field_validator("redis_url")

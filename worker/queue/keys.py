@@ -5,7 +5,8 @@ one Redis Cluster slot: `{<prefix>:items}` for the items stream, the seen-entry 
 exact-dedupe keys; `{<prefix>:alerts}` for the alerts stream, the alert ids, pending deliveries and
 the dead-letter stream; `{<prefix>:feeds}` for per-feed state and leases; `{<prefix>:hosts}` for
 per-host politeness (requests in flight, next allowed start); `{<prefix>:stories}` for the
-near-duplicate story index (the one Lua script run per article touches only these).
+near-duplicate story index (the one Lua script run per article touches only these);
+`{<prefix>:websub}` for WebSub subscriptions (hub, topic, callback token, secret, lease).
 """
 
 from __future__ import annotations
@@ -152,3 +153,28 @@ class Keys:
     def host_next(self, host: str) -> str:
         """Unix ms before which no request may start to `host` (minimum spacing)."""
         return f"{{{self.prefix}:hosts}}:next:{host}"
+
+    # -- websub: hub subscriptions (worker/websub) -------------------------------------------
+    @property
+    def _websub(self) -> str:
+        return f"{{{self.prefix}:websub}}"
+
+    def websub_subscription(self, feed_url: str) -> str:
+        """Hash: a feed's discovered hub and topic, and its subscription (token, secret, state,
+        lease, retries). The secret is in here: never log this hash."""
+        return f"{self._websub}:sub:{short_hash(feed_url)}"
+
+    @property
+    def websub_due(self) -> str:
+        """Sorted set: feed URL of every subscription record, scored by when it next needs
+        attention (subscribe, renew, retry, give up waiting for verification)."""
+        return f"{self._websub}:due"
+
+    @property
+    def websub_tokens(self) -> str:
+        """Hash: callback token -> feed URL (a callback request names only its token)."""
+        return f"{self._websub}:tokens"
+
+    def websub_lock(self, feed_url: str) -> str:
+        """Held by the one websub process acting on a subscription (subscribing, renewing)."""
+        return f"{self._websub}:lock:{short_hash(feed_url)}"

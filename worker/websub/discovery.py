@@ -1,0 +1,95 @@
+"""Which hub a feed names, and for which topic: HTTP `Link:` headers first, then the feed's own
+links (Atom `<link rel="hub">`, RSS `<atom:link rel="hub">`, JSON Feed `hubs`), as the WebSub
+spec orders them. The hub URL is untrusted feed content: it is only recorded here, and every
+request to it goes through the SSRF guard (hubclient.py).
+
+`HubRecorder.record` is the poller's `on_parsed` hook: it writes to Redis only when a feed's hub
+or topic differs from what this process last recorded, so a poll usually costs nothing more.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+from worker.polling.feeds import ParsedFeed
+from worker.polling.poller import FeedLike, feed_name
+from worker.websub.store import WebSubStore
+
+_LINK_VALUE = re.compile(r"<([^>]*)>((?:\s*;\s*[^;,]*)*)")
+_REL_PARAM = re.compile(r"""\brel\s*=\s*(?:"([^"]*)"|([^\s;,"]+))""", re.I)
+_MAX_URL_LENGTH = 2048
+
+Hub = tuple[str, str]  # (hub URL, topic URL); ("", "") when the feed names no hub
+
+
+def header_links(value: str) -> list[tuple[str, str]]:
+    """(rel, href) pairs of an HTTP Link header (RFC 8288; each rel value on its own)."""
+    pairs: list[tuple[str, str]] = []
+    for match in _LINK_VALUE.finditer(value or ""):
+        href, params = match.group(1).strip(), match.group(2)
+        for rel in _REL_PARAM.findall(params):
+            pairs += [(name.lower(), href) for name in (rel[0] or rel[1]).split()]
+    return pairs
+
+
+def discover(feed_url: str, headers: Mapping[str, str], links: Iterable[tuple[str, str]]) -> Hub:
+    """The hub and topic for `feed_url`: from the Link header when it names a hub, else from
+    the feed's links; the topic is the self link, else the feed URL. Relative URLs are joined
+    to the feed URL; a hub that is not http(s) is ignored."""
+    for source in (header_links(headers.get("link", "")), list(links)):
+        hub = _first(source, "hub", feed_url)
+        if hub:
+            return hub, _first(source, "self", feed_url) or feed_url
+    return "", ""
+
+
+def _first(pairs: Iterable[tuple[str, str]], rel: str, base: str) -> str:
+    for name, href in pairs:
+        if name == rel and href.strip():
+            url = urljoin(base, href.strip())
+            if urlsplit(url).scheme in ("http", "https") and len(url) <= _MAX_URL_LENGTH:
+                return url
+    return ""
+
+
+class HubRecorder:
+    """Records what discovery finds; never raises into the poll."""
+
+    def __init__(self, store: WebSubStore, log: Any, clock: Callable[[], float]) -> None:
+        self.store = store
+        self.log = log
+        self.clock = clock
+        self._known: dict[str, Hub] = {}  # feed URL -> hub last recorded by this process
+        self._lock = threading.Lock()
+
+    def record(self, feed: FeedLike, headers: Mapping[str, str], parsed: ParsedFeed) -> None:
+        try:
+            found = discover(feed.url, headers, parsed.links)
+            with self._lock:
+                known = self._known.get(feed.url)
+            if found == known or (known is None and not found[0] and not self._had_hub(feed)):
+                return
+            if self.store.record_hub(feed.url, found[0], found[1], self.clock()):
+                self._log_change(feed, found)
+            with self._lock:
+                self._known[feed.url] = found
+        except Exception as exc:  # discovery is an extra: the poll must go on regardless
+            self.log.warning("websub_discovery_failed", feed=feed_name(feed), error=str(exc))
+
+    def _had_hub(self, feed: FeedLike) -> bool:
+        """Asked once per feed per process, for feeds naming no hub: did it name one before?"""
+        had = self.store.has_record(feed.url)
+        if not had:
+            with self._lock:
+                self._known[feed.url] = ("", "")
+        return had
+
+    def _log_change(self, feed: FeedLike, found: Hub) -> None:
+        if found[0]:
+            self.log.info("websub_hub_found", feed=feed_name(feed), hub=found[0], topic=found[1])
+        else:
+            self.log.info("websub_hub_gone", feed=feed_name(feed))
