@@ -23,8 +23,9 @@ import httpx
 import pytest
 import redis
 
-from tests.support.cli import write_config
+from tests.support.cli import run_cli, start_cli, write_config
 from tests.support.httpserver import LocalServer, Request, Response
+from tests.support.roles import free_port, stop, wait_until
 from worker.config import load_config
 from worker.errors import ConfigError
 from worker.fetching import Fetcher, FetchLimits
@@ -663,3 +664,37 @@ def test_run_supervises_websub_only_when_enabled(tmp_path: Path) -> None:
     section = {"enabled": True, "public_url": "https://h.example/ws"}
     on = load_config(write_config(tmp_path, "p", [], websub=section), {})
     assert supervised_roles(on)[-1] == "websub"
+
+
+# -- the real processes ---------------------------------------------------------------------------
+
+
+def test_scheduler_and_websub_processes_subscribe_and_take_a_push(
+    tmp_path: Path, redis_url: str, client: redis.Redis, keys: Keys, prefix: str
+) -> None:
+    port = free_port()
+    public_url = f"http://127.0.0.1:{port}/websub"
+    with LocalServer() as site, LocalServer() as hub_server:
+        hub = Hub(hub_server)
+        site.route("/feed.xml", Response(200, atom(hub.url, range(2))))
+        section = {"enabled": True, "listen": f"127.0.0.1:{port}", "public_url": public_url}
+        config = write_config(tmp_path, prefix, [site.url("/feed.xml")], websub=section)
+        processes = [
+            start_cli(role, "--config", str(config), redis_url=redis_url)
+            for role in ("scheduler", "websub")
+        ]
+        logs = ""
+        try:
+            assert wait_until(lambda: bool(hub.verifications), timeout=60)
+            assert hub.verifications[0][0] == 200
+            assert wait_until(lambda: client.xlen(keys.items_stream) == 2, timeout=30)
+            assert hub.push(atom(hub.url, range(3))).status_code == 202
+            assert client.xlen(keys.items_stream) == 3
+            feeds = run_cli("feeds", "--config", str(config), redis_url=redis_url)
+            assert f"feed0: active via {hub.url}" in feeds.stdout
+            assert hub.subscribes()[0]["hub.secret"] not in feeds.stdout
+        finally:
+            logs = "".join(stop(process) for process in processes)
+            hub.http.close()
+    assert "websub_subscribed" in logs
+    assert hub.subscribes()[0]["hub.secret"] not in logs

@@ -89,7 +89,20 @@ def print_health(rt: Any, out: TextIO = sys.stdout) -> int:
         error = states[feed.url].get("last_error")
         if states[feed.url].get("status") == "error" and error:
             print(f"  {feed.name or feed.url}: {error}", file=out)
+    if rt.settings.websub.enabled:
+        print_websub(rt, out)
     return 0
+
+
+def print_websub(rt: Any, out: TextIO) -> None:
+    """Each feed's WebSub subscription (when WebSub is enabled)."""
+    from worker.websub.status import websub_lines
+    from worker.websub.store import WebSubStore
+
+    store, now = WebSubStore(rt.client, rt.keys), time.time()
+    records = {f.url: store.read(f.url) for f in rt.settings.feeds}
+    for line in websub_lines(rt.settings.feeds, records, now, lambda epoch: when(epoch, now)):
+        print(line, file=out)
 
 
 def export_opml(settings: Settings, out: TextIO = sys.stdout) -> int:
