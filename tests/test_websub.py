@@ -13,6 +13,7 @@ import hmac
 import http.client
 import json
 import secrets
+import select
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -386,6 +387,17 @@ def test_a_hub_that_never_verifies_is_asked_again(world: World) -> None:
     assert world.record()["state"] == ACTIVE
 
 
+def test_a_hub_that_verifies_after_answering_is_subscribed(world: World) -> None:
+    world.hub.behaviour = "silent"  # answers 202 now, verifies later (most hubs queue it)
+    world.poller.poll(world.feed)
+    world.manager.step()
+    assert world.record()["state"] == SUBSCRIBING
+    world.clock.now += 5
+    assert world.hub.verify(world.hub.subscribes()[0]).status_code == 200
+    assert world.record()["state"] == ACTIVE
+    assert float(world.record()["renew_at"]) == world.clock.now + 0.9 * world.hub.lease
+
+
 def test_subscription_is_renewed_before_its_lease_ends(world: World) -> None:
     world.hub.lease = 1000
     first = subscribed(world)
@@ -698,3 +710,19 @@ def test_scheduler_and_websub_processes_subscribe_and_take_a_push(
             hub.http.close()
     assert "websub_subscribed" in logs
     assert hub.subscribes()[0]["hub.secret"] not in logs
+
+
+def test_websub_process_idles_when_disabled_and_stops_cleanly(
+    tmp_path: Path, redis_url: str, prefix: str
+) -> None:
+    config = write_config(tmp_path, prefix, [])
+    process = start_cli("websub", "--config", str(config), redis_url=redis_url)
+    assert process.stderr is not None
+    seen = ""
+    while "websub_disabled" not in seen:  # logged once its signal handlers are in place
+        assert select.select([process.stderr], [], [], 60)[0], "no log line within 60s"
+        line = process.stderr.readline()
+        assert line, "exited early"
+        seen += line
+    stop(process)
+    assert process.returncode == 0
