@@ -15,6 +15,7 @@ import json
 import re
 import unicodedata
 import xml.parsers.expat
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from time import struct_time
@@ -25,7 +26,9 @@ import feedparser
 from feedparser.urls import _urljoin as feedparser_urljoin
 
 from worker.errors import FetchError
-from worker.polling.intervals import sy_update_seconds
+from worker.polling.intervals import iso_to_epoch, sy_update_seconds
+from worker.polling.layout import ItemLayout, item_layout, without_spans
+from worker.queue.keys import short_hash
 from worker.records import FeedItem
 
 JSON_FEED_VERSION_PREFIX = "https://jsonfeed.org/version/"
@@ -97,11 +100,23 @@ def to_feed_item(
 
 def parse_feed(body: bytes, *, url: str, content_type: str | None) -> ParsedFeed:
     """Parse a fetched feed; raise FeedParseError when `body` is not one."""
-    if not body.strip():
-        raise FeedParseError(f"{url}: empty response")
+    _refuse_non_feed(body, url)
     if _is_json(body, content_type):
         return parse_json_feed(body, url=url)
     _refuse_hostile_dtd(body, url)
+    return _parse_xml(body, body, url, content_type)[0]
+
+
+def _refuse_non_feed(body: bytes, url: str) -> None:
+    if not body.strip():
+        raise FeedParseError(f"{url}: empty response")
+
+
+def _parse_xml(
+    body: bytes, given: bytes, url: str, content_type: str | None
+) -> tuple[ParsedFeed, bool]:
+    """feedparser on `given` (`body` itself, or `body` without some of its items), and whether
+    it read it cleanly."""
     # Given a base URL, feedparser re-joins it at every element (a third more parse time), and
     # only ids and links need it: without xml:base, _entry_from_feedparser joins those itself
     # to the same values. With xml:base, feedparser (6.0) lets one element's base leak to the
@@ -110,11 +125,134 @@ def parse_feed(body: bytes, *, url: str, content_type: str | None) -> ParsedFeed
     has_xml_base = b"xml:base" in body
     if has_xml_base:
         headers["content-location"] = url
-    result = feedparser.parse(io.BytesIO(body), response_headers=headers)
+    result = feedparser.parse(io.BytesIO(given), response_headers=headers)
     feed = _from_feedparser(result, "" if has_xml_base else url)
     if not feed.entries and not feed.title and not result.get("version"):
         raise FeedParseError(f"{url}: not a feed: {_why_not(body, feed.bozo_message)}")
-    return feed
+    return feed, _read_cleanly(result)
+
+
+def _read_cleanly(result: Any) -> bool:
+    """Whether feedparser read the document as well-formed XML (a charset it had to correct,
+    as for text/xml without one, is not a flaw of the document's structure)."""
+    if not result.get("bozo"):
+        return True
+    return isinstance(result.get("bozo_exception"), feedparser.CharacterEncodingOverride)
+
+
+# --- changed feeds: parse only the items not seen in the previous body ------------------------
+
+
+@dataclass(frozen=True)
+class KnownEntry:
+    """What is kept of an item between polls, so it need not be parsed again."""
+
+    identity: str  # short hash of its entry_id (the seen-set member without the feed part)
+    published: float | None  # epoch seconds, for the feed's publishing rhythm
+
+
+@dataclass(frozen=True)
+class FeedDelta:
+    feed: ParsedFeed  # the header, and the entries of the items not known (edited ones too)
+    kept: list[KnownEntry]  # the known items still in the body, in order
+    known: dict[str, KnownEntry] | None  # by item digest, for the next poll; None: unknown
+
+    @property
+    def published(self) -> list[float | None]:
+        """Publication times of every entry of the body, known or parsed now."""
+        parsed = [iso_to_epoch(e.published_at) for e in self.feed.entries]
+        return [k.published for k in self.kept] + parsed
+
+
+MAX_KNOWN_ENTRIES = 500  # per feed; items past these are parsed on every change
+
+
+def parse_feed_delta(
+    body: bytes, *, url: str, content_type: str | None, known: Mapping[str, KnownEntry]
+) -> FeedDelta:
+    """Parse a changed feed, skipping the items whose digest is in `known` (from the previous
+    poll): feedparser gets the body without them. Their entries would come out as before,
+    so only their identity (to mark them seen again) and date (for the rhythm) are kept.
+    Raise FeedParseError when `body` is not a feed."""
+    _refuse_non_feed(body, url)
+    if _is_json(body, content_type):
+        return FeedDelta(parse_json_feed(body, url=url), [], None)
+    _refuse_hostile_dtd(body, url)
+    layout = item_layout(body, url=url, content_type=content_type)
+    if layout is None:
+        return FeedDelta(_parse_xml(body, body, url, content_type)[0], [], None)
+    skipped = [i for i, d in enumerate(layout.digests) if d in known]
+    if skipped:
+        given = without_spans(body, [layout.spans[i] for i in skipped])
+        delta = _aligned_delta(body, given, url, content_type, layout, skipped, known)
+        if delta is not None:
+            return delta
+    feed = _parse_xml(body, body, url, content_type)[0]
+    return FeedDelta(feed, [], _known_now(layout, [], feed.entries, {}))
+
+
+def _aligned_delta(
+    body: bytes,
+    given: bytes,
+    url: str,
+    content_type: str | None,
+    layout: ItemLayout,
+    skipped: list[int],
+    known: Mapping[str, KnownEntry],
+) -> FeedDelta | None:
+    """The delta from the reduced body; None when feedparser did not read it cleanly or gave
+    a different number of entries than items left (then the whole body is parsed)."""
+    try:
+        feed, clean = _parse_xml(body, given, url, content_type)
+    except FeedParseError:
+        return None
+    if not clean or len(feed.entries) != len(layout.spans) - len(skipped):
+        return None
+    kept = [known[layout.digests[i]] for i in skipped]
+    return FeedDelta(feed, kept, _known_now(layout, skipped, feed.entries, known))
+
+
+def _known_now(
+    layout: ItemLayout,
+    skipped: list[int],
+    parsed: list[ParsedEntry],
+    known: Mapping[str, KnownEntry],
+) -> dict[str, KnownEntry] | None:
+    """Every item of the body by digest: the skipped ones as they were known, the parsed ones
+    from their entries (in document order, one entry per item left)."""
+    if len(parsed) != len(layout.spans) - len(skipped):
+        return None  # feedparser saw the items otherwise than the layout: remember nothing
+    skipped_set, entries, now = set(skipped), iter(parsed), {}
+    for index, digest in enumerate(layout.digests[:MAX_KNOWN_ENTRIES]):
+        if index in skipped_set:
+            now[digest] = known[digest]
+        else:
+            entry = next(entries)
+            now[digest] = KnownEntry(short_hash(entry.entry_id), iso_to_epoch(entry.published_at))
+    return now
+
+
+def encode_known(known: Mapping[str, KnownEntry]) -> str:
+    """For the feed's state hash: "digest identity published" per item, ";" between."""
+    return ";".join(
+        f"{d} {k.identity} {'' if k.published is None else repr(k.published)}"
+        for d, k in known.items()
+    )
+
+
+def decode_known(text: str | None) -> dict[str, KnownEntry]:
+    """The stored items; anything unreadable is simply not known (its item is parsed)."""
+    known: dict[str, KnownEntry] = {}
+    for record in (text or "").split(";"):
+        fields = record.split(" ")
+        if len(fields) != 3:
+            continue
+        try:
+            published = float(fields[2]) if fields[2] else None
+        except ValueError:
+            continue
+        known[fields[0]] = KnownEntry(fields[1], published)
+    return known
 
 
 def _is_json(body: bytes, content_type: str | None) -> bool:

@@ -5,6 +5,10 @@ publishing rhythm, hints) lives in a Redis hash so that it survives restarts and
 every scheduler process. Entry identities live in one sorted set scored by when each was last
 seen: an entry is queued the first time only, and forgotten only after it has been absent from
 its feed for the retention time. The timing decisions are the pure functions of intervals.py.
+
+A changed body is parsed without the items the previous body already had (byte-identical, by
+digest: feeds.parse_feed_delta); what is kept of those between polls (identity, date) sits in
+the state hash as `known_entries`.
 """
 
 from __future__ import annotations
@@ -20,14 +24,20 @@ from typing import Any, Protocol
 from worker.errors import FetchError
 from worker.fetching import Fetcher, HttpStatusFetchError
 from worker.polling.backoff import retry_after_seconds
-from worker.polling.feeds import ParsedFeed, parse_feed, to_feed_item
+from worker.polling.feeds import (
+    FeedDelta,
+    ParsedFeed,
+    decode_known,
+    encode_known,
+    parse_feed_delta,
+    to_feed_item,
+)
 from worker.polling.health import HealthPolicy, UnhealthyAlerts, unhealthy_due, unhealthy_event
 from worker.polling.intervals import (
     RETRY_AFTER_STATUSES,
     IntervalBounds,
     error_delay,
     hint_seconds,
-    iso_to_epoch,
     publishing_rhythm,
     success_delay,
 )
@@ -48,6 +58,9 @@ end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
 return added
 """
+
+
+_SERIALISE_WITHOUT_LOOKUP = 3  # up to this many parsed entries: no ZMSCORE trip first
 
 
 class FeedLike(Protocol):
@@ -115,10 +128,11 @@ def state_float(state: Mapping[str, str], name: str) -> float | None:
         return None
 
 
-def parsed_facts(parsed: ParsedFeed) -> dict[str, str]:
-    """What a parsed body tells about timing, kept so unchanged polls still honour it."""
-    published = [iso_to_epoch(e.published_at) for e in parsed.entries]
-    dates = [p for p in published if p is not None]
+def parsed_facts(delta: FeedDelta) -> dict[str, str]:
+    """What a parsed body tells about timing, kept so unchanged polls still honour it (the
+    dates of the items not parsed again were kept from when they were)."""
+    parsed = delta.feed
+    dates = [p for p in delta.published if p is not None]
     rhythm = publishing_rhythm(dates)
     hints = [h for h in (parsed.ttl_s, parsed.update_s) if h]
     facts = {"feed_hint_s": str(max(hints)) if hints else ""}
@@ -212,32 +226,42 @@ class FeedPoller:
         if body_hash == state.get("body_hash"):
             return _Success(result.headers, validators(result.headers))
         content_type = result.headers.get("content-type")
-        parsed = parse_feed(result.body, url=result.url, content_type=content_type)
+        known = decode_known(state.get("known_entries"))
+        delta = parse_feed_delta(result.body, url=result.url, content_type=content_type,
+                                 known=known)  # fmt: skip
         name = feed_name(feed)
-        items = [to_feed_item(e, feed.url, name, list(feed.tags)) for e in parsed.entries]
-        added = self.enqueue(items)
+        items = [to_feed_item(e, feed.url, name, list(feed.tags)) for e in delta.feed.entries]
+        feed_part = short_hash(feed.url)
+        added = self.enqueue(items, also_seen=[f"{feed_part}:{k.identity}" for k in delta.kept])
         if self.on_parsed is not None:
-            self.on_parsed(feed, result.headers, parsed)
-        updates = {**validators(result.headers), "body_hash": body_hash, **parsed_facts(parsed)}
+            self.on_parsed(feed, result.headers, delta.feed)
+        updates = {**validators(result.headers), "body_hash": body_hash, **parsed_facts(delta)}
+        updates["known_entries"] = encode_known(delta.known) if delta.known is not None else ""
         if added:
             updates["last_new_item"] = str(self.clock())
         return _Success(result.headers, updates, added)
 
-    def enqueue(self, items: Sequence[FeedItem]) -> int:
-        """Queue the items whose identity was never seen; atomic with marking them seen.
+    def enqueue(self, items: Sequence[FeedItem], also_seen: Sequence[str] = ()) -> int:
+        """Queue the items whose identity was never seen; atomic with marking them seen, and
+        marking seen again the members `also_seen` (items of the body not parsed again).
 
-        A changed feed mostly repeats entries already seen, so they are looked up first and
-        only the unknown ones are serialised (JSON is most of the cost past feedparser). The
-        script checks again: an entry known here but forgotten meanwhile (retention) was queued
-        back then, and is only marked seen again."""
-        if not items:
+        Many entries (a feed's first poll, or one parsed whole) mostly repeat entries already
+        seen, so they are looked up first and only the unknown ones are serialised (JSON is
+        most of the cost past feedparser); a few are sent as they are, saving that round trip.
+        The script checks again: an entry known here but forgotten meanwhile (retention) was
+        queued back then, and is only marked seen again."""
+        if not items and not also_seen:
             return 0
         now = self.clock()
         members = [seen_member(item) for item in items]
-        scores: Any = self.client.zmscore(self.keys.seen_entries, members)
+        scores: Any = [None] * len(items)
+        if len(items) > _SERIALISE_WITHOUT_LOOKUP:
+            scores = self.client.zmscore(self.keys.seen_entries, members)
         args: list[Any] = [now, now - self.policy.seen_retention_s]
         for item, member, score in zip(items, members, scores, strict=True):
             args += [member, "" if score is not None else item.to_json()]
+        for member in also_seen:
+            args += [member, ""]
         return int(self._enqueue(keys=[self.keys.seen_entries, self.keys.items_stream], args=args))
 
     def _record_success(
