@@ -14,6 +14,7 @@ import http.client
 import json
 import secrets
 import select
+import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -297,6 +298,17 @@ def test_push_without_content_length_is_refused(world: World) -> None:
         assert conn.getresponse().status == 411
     finally:
         conn.close()
+    assert world.queued() == ["urn:e0", "urn:e1"]
+
+
+def test_push_body_shorter_than_announced_is_refused(world: World) -> None:
+    token = subscribed(world)["token"]
+    with socket.create_connection(("127.0.0.1", world.listener.port), timeout=5) as sock:
+        head = f"POST /websub/{token} HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n"
+        sock.sendall(head.encode() + b"<feed>")
+        sock.shutdown(socket.SHUT_WR)
+        reply = sock.makefile("rb").readline()
+    assert reply.startswith(b"HTTP/1.1 400")
     assert world.queued() == ["urn:e0", "urn:e1"]
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -19,8 +20,26 @@ from worker.websub.callbacks import NOT_FOUND, Answer, Callbacks, token_of
 
 MAX_CONNECTIONS = 64
 MAX_PUSHES_AT_ONCE = 8
-REQUEST_TIMEOUT_S = 10.0
+REQUEST_TIMEOUT_S = 10.0  # per socket operation
+BODY_DEADLINE_S = 60.0  # for a whole push body
+_READ_PIECE = 64 * 1024
 _BUSY_RETRY_S = "30"
+
+
+def read_within(read: Any, length: int, deadline_s: float) -> bytes | None:
+    """`length` bytes by `read(n)` in pieces, or None if the sender stops short or is too slow
+    (the socket timeout bounds one read; this bounds them all: one byte every few seconds
+    would otherwise hold a push slot for days)."""
+    end = time.monotonic() + deadline_s
+    pieces: list[bytes] = []
+    left = length
+    while left > 0:
+        piece = read(min(left, _READ_PIECE))
+        if not piece or time.monotonic() > end:
+            return None
+        pieces.append(piece)
+        left -= len(piece)
+    return b"".join(pieces)
 
 
 class _BoundedServer(ThreadingHTTPServer):
@@ -86,7 +105,8 @@ class WebSubListener:
         return self.callbacks.verify(token, query)
 
     def answer_post(self, path: str, headers: dict[str, str], read: Any) -> Answer:
-        """`read(n)` reads the body; called only once the request passed every bound."""
+        """`read(n)` reads at most n bytes of the body (one socket read); called only once the
+        request passed every bound."""
         token = token_of(urlsplit(path).path)
         if token is None:
             return NOT_FOUND
@@ -97,9 +117,9 @@ class WebSubListener:
         if not self._pushes.acquire(blocking=False):
             return Answer(503, b"busy\n")
         try:
-            body = read(int(length))
-            if len(body) < int(length):
-                return Answer(400, b"body shorter than Content-Length\n")
+            body = read_within(read, int(length), BODY_DEADLINE_S)
+            if body is None:
+                return Answer(400, b"body shorter than Content-Length, or too slow\n")
             return self.callbacks.push(token, headers, body)
         finally:
             self._pushes.release()
@@ -128,7 +148,7 @@ class WebSubListener:
 
             def do_POST(self) -> None:
                 headers = {name.lower(): value for name, value in self.headers.items()}
-                self._answer(lambda: listener.answer_post(self.path, headers, self.rfile.read))
+                self._answer(lambda: listener.answer_post(self.path, headers, self.rfile.read1))
 
             def _answer(self, compute: Any) -> None:
                 try:
