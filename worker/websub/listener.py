@@ -164,6 +164,7 @@ class WebSubListener:
             def _send(self, answer: Answer) -> None:
                 self.send_response(answer.status)
                 self.send_header("Content-Type", "text/plain; charset=utf-8")
+                self.send_header("X-Content-Type-Options", "nosniff")  # a challenge is echoed
                 self.send_header("Content-Length", str(len(answer.body)))
                 if answer.status == 503:
                     self.send_header("Retry-After", _BUSY_RETRY_S)
