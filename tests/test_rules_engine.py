@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import worker.rules.document as document_module
 from worker.rules import Document, Matcher, parse_query
 from worker.rules.ast import (
     And,
@@ -94,6 +95,31 @@ def test_engine_agrees_with_reference_evaluator(rules: list[Node], doc: Document
             expected[f"r{i}"] = hits
     assert matcher.match(doc) == expected
     assert set(expected) <= set(matcher.candidates(doc))
+    # Deciding alone (the worker's hot path) must agree both ways: no rule missed, none extra.
+    again = Document(doc.title, doc.body, doc.site, doc.feed, doc.author, doc.lang)
+    assert matcher.matching(again) == list(expected)
+
+
+REPEATED = st.lists(st.sampled_from(["nato", "taiwan", "a", "zurich", "olympics"]), max_size=40)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(NEARS, min_size=1, max_size=4), REPEATED, REPEATED, st.sampled_from([0, 1, 24]))
+def test_proximity_and_phrases_agree_on_repetitive_text(
+    rules: list[Near], title: list[str], body: list[str], scan_budget: int
+) -> None:
+    """Long runs of few words (many occurrences each) exercise the windowed NEAR test and, with
+    a small scan budget, the switch from per-word searches to a full positional index."""
+    texts = [render(rule) for rule in rules]
+    matcher = Matcher.compile((f"r{i}", text) for i, text in enumerate(texts))
+    doc = Document(" ".join(title), " ".join(body))
+    expected = [f"r{i}" for i, text in enumerate(texts) if match(parse_query(text), doc)]
+    saved = document_module.SCAN_BUDGET
+    document_module.SCAN_BUDGET = scan_budget
+    try:
+        assert matcher.matching(Document(doc.title, doc.body)) == expected
+    finally:
+        document_module.SCAN_BUDGET = saved
 
 
 def test_presearch_selects_only_rules_whose_required_words_occur() -> None:

@@ -10,9 +10,12 @@ from hypothesis import strategies as st
 
 from worker.rules.text import (
     _TOKEN_RE,
+    COMMON_SEPARATORS,
+    _fold_once,
     combining_mark_ranges,
     fold,
     folded_words,
+    is_word_char,
     raw_words,
     tokenize,
     word_spans,
@@ -86,3 +89,40 @@ def test_folded_words_is_fold_of_each_written_word(text: str) -> None:
     assert folded_words(text) == [fold(word) for word in raw_words(text)]
     assert raw_words(text) == [text[start:end] for start, end in word_spans(text)]
     assert [t.word for t in tokenize(text)] == folded_words(text)
+
+
+MIXED_TEXT = st.text(
+    alphabet=st.sampled_from(
+        list("NATOnato's -.1")
+        + list("ЗюрихНАТОйё")
+        + list("남상미")
+        + list("北约ハバ")
+        + list(COMMON_SEPARATORS)
+        + ["\u0301", "\u0308", "İ", "ẞ", "ǅ", "\U0001d400"]
+    ),
+    max_size=60,
+)
+
+
+@given(MIXED_TEXT)
+@example("NATO’s “Zürich” — Ёлка… Нато’s 남상미’ 北约\u00a0x")
+def test_folded_words_fast_paths_split_like_the_tokenizer(text: str) -> None:
+    """Typographic separators, whole-word Cyrillic and Hangul chunks and mixed chunks take
+    different shortcuts in `folded_words`; each must give the tokenizer's words."""
+    assert folded_words(text) == [fold(word) for word in raw_words(text)]
+
+
+def test_common_separators_are_never_part_of_a_word() -> None:
+    for char in COMMON_SEPARATORS:
+        assert not is_word_char(char), hex(ord(char))
+        assert not unicodedata.category(char).startswith("M"), hex(ord(char))
+
+
+def test_folding_twice_changes_no_code_point() -> None:
+    """`fold` makes one pass; that relies on its result being stable for every character of
+    the Unicode database in use (checked in one batch: folding works per character)."""
+    chars = [chr(code) for code in range(2, 0x110000) if not 0xD800 <= code <= 0xDFFF]
+    once = _fold_once("\x01".join(chars)).split("\x01")
+    twice = _fold_once("\x01".join(once)).split("\x01")
+    unstable = [hex(ord(char)) for char, a, b in zip(chars, once, twice, strict=True) if a != b]
+    assert unstable == []

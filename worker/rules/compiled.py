@@ -7,16 +7,32 @@ of the document's title and body. Explaining a match is left to `evaluate.match`
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from functools import partial
 from typing import assert_never
 
-from worker.rules.ast import And, AtLeast, Leaf, Meta, Near, Node, Not, Or, Phrase, Term
+from worker.rules.ast import (
+    And,
+    AtLeast,
+    Leaf,
+    Meta,
+    Near,
+    Node,
+    Not,
+    Or,
+    Phrase,
+    Term,
+    leaf_words,
+    near_side,
+)
 from worker.rules.document import SEPARATOR, Document
+from worker.rules.frequency import frequencies
 from worker.rules.occurrences import (
     atleast_true,
     leaf_found,
     meta_true,
+    near_in_windows,
     near_pairs,
     wildcard_found,
 )
@@ -56,11 +72,11 @@ def _leaf(leaf: Leaf) -> Check:
     words, field = frozenset(leaf.words), leaf.field
     if leaf.exact or leaf.slop is not None:
         return lambda doc: words <= doc.words_in(field) and found(doc)
-    # Consecutive words: a substring of a section's NUL-joined words, no positions at all.
-    needle = SEPARATOR + SEPARATOR.join(leaf.words) + SEPARATOR
+    # Consecutive words: a substring of a section's NUL-joined words (see FieldIndex.has_run).
+    run, needle = leaf.words, SEPARATOR + SEPARATOR.join(leaf.words) + SEPARATOR
     return lambda doc: (
         words <= doc.words_in(field)
-        and any(needle in section.field_index.joined for section in doc.scope(field))
+        and any(section.field_index.has_run(run, needle) for section in doc.scope(field))
     )
 
 
@@ -122,8 +138,54 @@ def _combined(checks: tuple[Check, ...], conjunction: bool) -> Check:
 
 def _near_check(node: Near) -> Check:
     """Both sides present (set lookups) before looking for a close pair (positions)."""
-    left, right, close = compile_check(node.left), compile_check(node.right), partial(_near, node)
+    left, right = compile_check(node.left), compile_check(node.right)
+    close = _windowed_near(node) or partial(_near, node)
     return lambda doc: left(doc) and right(doc) and close(doc)
+
+
+def _windowed_near(node: Near) -> Check | None:
+    """The close-pair test anchored on the side that looks rarer (see `near_in_windows`), when
+    the other side is made of plain runs of words (no `=`, wildcard or slop) that a substring
+    search can find; None when neither side is."""
+    lefts, rights = near_side(node.left), near_side(node.right)
+    options = [
+        (anchors, others, anchor_is_left)
+        for anchors, others, anchor_is_left in ((lefts, rights, True), (rights, lefts, False))
+        if all(map(_plain_run, others))
+    ]
+    if not options:
+        return None
+    anchors, others, anchor_is_left = min(options, key=lambda option: _side_cost(option[0]))
+    runs = tuple(
+        (
+            SEPARATOR + SEPARATOR.join(leaf_words(leaf)) + SEPARATOR,
+            len(leaf_words(leaf)),
+            leaf.field,
+        )
+        for leaf in others
+    )
+    # In order (ONEAR), the right side follows the left: after a left anchor, before a right one.
+    before = not node.ordered or not anchor_is_left
+    after = not node.ordered or anchor_is_left
+    return partial(near_in_windows, anchors, runs, node.distance, before, after)
+
+
+def _plain_run(leaf: Leaf) -> bool:
+    if isinstance(leaf, Term):
+        return not leaf.exact and not leaf.is_wildcard
+    return not leaf.exact and leaf.slop is None
+
+
+def _side_cost(leaves: tuple[Leaf, ...]) -> float:
+    """How often a side is expected to occur: its leaves' costs (a phrase's rarest word)."""
+    return sum(map(_leaf_cost, leaves))
+
+
+def _leaf_cost(leaf: Leaf) -> float:
+    table = frequencies()
+    if isinstance(leaf, Term) and leaf.is_wildcard:
+        return table.prefix(re.split("[*?]", leaf.word, maxsplit=1)[0])
+    return min(map(table.word, leaf_words(leaf)))
 
 
 def _near(node: Near, doc: Document) -> bool:

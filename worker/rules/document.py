@@ -24,6 +24,7 @@ from worker.rules.text import Token, folded_words, raw_words, word_spans
 FIELDS: tuple[str, ...] = ("title", "body")  # what an unqualified word is looked for in
 _NONE: list[int] = []  # shared, never mutated
 SEPARATOR = "\x00"  # between the words of `FieldIndex.joined`
+SCAN_BUDGET = 96  # searches of one section before all its positions are recorded at once
 
 
 class FieldIndex:
@@ -34,6 +35,9 @@ class FieldIndex:
         self.words: list[str] = folded_words(text)
         # leaf -> its occurrences here (see worker.rules.occurrences); keyed by the leaf node
         self.occurrence_cache: dict[object, list[tuple[int, int]]] = {}
+        self._positions: dict[str, list[int]] = {}  # word -> positions, as found so far
+        self._indexed = False  # whether _positions holds every word
+        self._scans = 0  # full-text searches so far (see `positions`)
 
     @cached_property
     def raw(self) -> list[str]:
@@ -51,26 +55,50 @@ class FieldIndex:
         return SEPARATOR + SEPARATOR.join(self.words) + SEPARATOR
 
     @cached_property
-    def _offsets(self) -> list[int]:
+    def offsets(self) -> list[int]:
         """Offset in `joined` of the NUL before each word (built without a Python loop)."""
         lengths = map(add, map(len, self.words), repeat(1))
         return list(accumulate(lengths, initial=0))
 
-    @cached_property
-    def _positions(self) -> dict[str, list[int]]:
-        return {}
-
     def positions(self, word: str) -> list[int]:
-        """Ascending indices of folded `word`. Found per word by searching `joined`, not by one
-        Python pass recording every word's: a rule asks for a few words of a long body."""
+        """Ascending indices of folded `word`.
+
+        A rule asks for a few words of a long body, so at first each word is found by its own
+        C-level search of `joined`. Each search reads the whole section, though, and a busy
+        article (dozens of phrase and proximity candidates) pays for many: after SCAN_BUDGET of
+        them, one Python pass records every word's positions and later questions cost nothing
+        (about the price of SCAN_BUDGET searches, so at most twice the cheaper choice)."""
         cache = self._positions
         found = cache.get(word)
         if found is None:
+            if self._indexed:
+                return _NONE
+            if self._scans >= SCAN_BUDGET:
+                self._index_all()
+                return self._positions.get(word, _NONE)
+            self._scans += 1
             found = cache[word] = self._search(word)
         return found
 
+    def has_run(self, run: Sequence[str], needle: str) -> bool:
+        """Whether the folded words `run` occur consecutively; `needle` is them NUL-joined with
+        a NUL at each end (prepared once per rule). One C-level substring search, or, once the
+        section is indexed, a comparison at each place of the run's rarest word."""
+        if not self._indexed and self._scans < SCAN_BUDGET:
+            self._scans += 1
+            return needle in self.joined
+        return self.find(run) is not None
+
+    def _index_all(self) -> None:
+        positions: dict[str, list[int]] = {}
+        add = positions.setdefault
+        for at, word in enumerate(self.words):
+            add(word, []).append(at)
+        self._positions = positions
+        self._indexed = True
+
     def _search(self, word: str) -> list[int]:
-        joined, offsets, needle = self.joined, self._offsets, SEPARATOR + word + SEPARATOR
+        joined, offsets, needle = self.joined, self.offsets, SEPARATOR + word + SEPARATOR
         found: list[int] = []
         at = joined.find(needle)
         while at >= 0:
@@ -109,8 +137,12 @@ class FieldIndex:
 
     def find(self, words: Sequence[str]) -> int | None:
         """Index of the first token where `words` occur consecutively, or None."""
-        for first in self.positions(words[0]):
-            if self.words[first : first + len(words)] == list(words):
+        wanted = list(words)
+        anchors = [self.positions(word) for word in wanted]
+        offset = min(range(len(wanted)), key=lambda k: len(anchors[k]))
+        for at in anchors[offset]:
+            first = at - offset
+            if first >= 0 and self.words[first : first + len(wanted)] == wanted:
                 return first
         return None
 

@@ -24,8 +24,9 @@ class Frequencies:
 
     def __init__(self, zipf: dict[str, float]) -> None:
         self._per_million = {word: 10 ** (value - 3) for word, value in zipf.items()}
-        self._sorted = sorted(self._per_million)
-        self._cumulative = [0.0, *accumulate(self._per_million[w] for w in self._sorted)]
+        self.sorted_words = sorted(self._per_million)
+        self.listed = frozenset(self._per_million)
+        self._cumulative = [0.0, *accumulate(self._per_million[w] for w in self.sorted_words)]
 
     def word(self, word: str) -> float:
         found = self._per_million.get(word)
@@ -35,8 +36,8 @@ class Frequencies:
 
     def prefix(self, prefix: str) -> float:
         """All listed words starting with `prefix` together (a wildcard's key)."""
-        low = bisect_left(self._sorted, prefix)
-        high = bisect_right(self._sorted, prefix + "\U0010ffff", low)
+        low = bisect_left(self.sorted_words, prefix)
+        high = bisect_right(self.sorted_words, prefix + "\U0010ffff", low)
         return self._cumulative[high] - self._cumulative[low] + self.word(prefix)
 
 

@@ -5,8 +5,7 @@ Compiling parses every rule and sorts it into one of two kinds:
 - *direct* rules, a plain word, a plain prefix wildcard (`olymp*`) or an OR of those (a third of
   a typical watchlist set): such a rule matches exactly when one of its words, or a word starting
   with one of its prefixes, is present, so the index lookup that finds it is the whole decision,
-  with no per-rule Python call (prefixes are looked up among the document's words cut to each
-  prefix length in use, a set intersection per length instead of a bisection per rule);
+  with no per-rule Python call (`direct.py`);
 - the others, indexed under the words they require (`presearch.py`) and turned into a closure
   (`compiled.py`) that only the candidate rules run.
 
@@ -18,11 +17,11 @@ query) costs far more per rule and is only needed for the rules that fire an ale
 from __future__ import annotations
 
 from collections.abc import Iterable
-from operator import itemgetter
 
 from worker.errors import QueryError
 from worker.rules.ast import Node, Or
 from worker.rules.compiled import compile_check, direct_keys
+from worker.rules.direct import DirectIndex
 from worker.rules.document import Document
 from worker.rules.evaluate import match
 from worker.rules.hits import Hit
@@ -38,14 +37,13 @@ class Matcher:
         self._ids = tuple(self._rules)
         self._nodes = tuple(self._rules.values())
         self._checks = tuple(map(compile_check, self._nodes))
-        # field -> word -> the direct rules (see the module doc) holding that word
-        self._direct: dict[str, dict[str, list[int]]] = {}
-        # field -> prefix length -> prefix -> the direct rules holding that prefix wildcard
-        self._prefixed: dict[str, dict[int, dict[str, list[int]]]] = {}
+        self._direct: dict[str, DirectIndex] = {}  # field -> its direct rules (module doc)
         general: list[int] = []
         for rule, node in enumerate(self._nodes):
             if not self._add_direct(rule, node):
                 general.append(rule)
+        for index in self._direct.values():
+            index.freeze()
         self._general = tuple(general)
         self._presearch = Presearch.build([self._nodes[rule] for rule in general])
 
@@ -55,12 +53,7 @@ class Matcher:
         if found is None:
             return False
         field, words, prefixes = found
-        table = self._direct.setdefault(field, {})
-        for word in words:
-            table.setdefault(word, []).append(rule)
-        by_length = self._prefixed.setdefault(field, {})
-        for prefix in prefixes:
-            by_length.setdefault(len(prefix), {}).setdefault(prefix, []).append(rule)
+        self._direct.setdefault(field, DirectIndex()).add(rule, words, prefixes)
         return True
 
     @classmethod
@@ -103,13 +96,8 @@ class Matcher:
 
     def _direct_matches(self, doc: Document) -> set[int]:
         found: set[int] = set()
-        for field, table in self._direct.items():
-            found.update(*[table[word] for word in table.keys() & doc.words_in(field)])
-        for field, by_length in self._prefixed.items():
-            words = doc.words_in(field)
-            for length, prefixes in by_length.items():
-                cut = set(map(itemgetter(slice(0, length)), words))
-                found.update(*[prefixes[prefix] for prefix in prefixes.keys() & cut])
+        for field, index in self._direct.items():
+            index.matches(doc.words_in(field), found)
         return found
 
     def match(self, doc: Document) -> dict[str, list[Hit]]:

@@ -132,16 +132,78 @@ def near_pairs(near: Near, doc: Document) -> Iterator[tuple[Section, Interval, I
     for section in doc.sections():
         if section.field not in TEXT_SECTIONS:
             continue
-        left = _merged(lefts, section)
-        right = _merged(rights, section) if left else []
+        left = merged_occurrences(lefts, section)
+        right = merged_occurrences(rights, section) if left else []
         pair = _close_pair(left, right, near.distance, near.ordered) if right else None
         if pair is not None:
             yield section, pair[0], pair[1]
 
 
-def _merged(leaves: tuple[Leaf, ...], section: Section) -> list[Interval]:
+def merged_occurrences(leaves: tuple[Leaf, ...], section: Section) -> list[Interval]:
     found = [occurrences(leaf, section.field_index) for leaf in leaves if in_scope(leaf, section)]
     return found[0] if len(found) == 1 else sorted(i for part in found for i in part)
+
+
+# A plain run of words to look for near an anchor: its needle in `FieldIndex.joined` (the words
+# NUL-joined, a NUL at each end), its length in words, and its field.
+Run = tuple[str, int, str]
+
+
+def near_in_windows(
+    anchors: tuple[Leaf, ...],
+    others: tuple[Run, ...],
+    distance: int,
+    before: bool,
+    after: bool,
+    doc: Document,
+) -> bool:
+    """Whether some occurrence of an `others` run lies within `distance` words before (if
+    `before`) or after (if `after`) an occurrence of an `anchors` leaf, not overlapping it.
+
+    The same truth as `near_pairs`, but only the anchor side's positions are listed (a rare
+    word, chosen at compile time); the other side, often a common word with hundreds of
+    occurrences, is looked for only in the few words around each anchor, by a C-level search
+    of that slice of `joined` (a needle starts with a NUL, so it can only match at a word)."""
+    for section in doc.sections():
+        if section.field not in TEXT_SECTIONS:
+            continue
+        found = merged_occurrences(anchors, section)
+        runs = [(needle, size) for needle, size, field in others if _run_in_scope(field, section)]
+        if found and runs and _run_near(section.field_index, found, runs, distance, before, after):
+            return True
+    return False
+
+
+def _run_in_scope(field: str, section: Section) -> bool:
+    return section.field == field if field else section.field in FIELDS
+
+
+def _run_near(
+    index: FieldIndex,
+    found: list[Interval],
+    runs: list[tuple[str, int]],
+    distance: int,
+    before: bool,
+    after: bool,
+) -> bool:
+    joined, offsets, count = index.joined, index.offsets, len(index.words)
+    for first, last in found:
+        for needle, size in runs:
+            if after:  # the run starts at a word in [last + 1, last + 1 + distance]
+                low, high = last + 1, min(last + 1 + distance, count - size)
+                if (
+                    low <= high
+                    and joined.find(needle, offsets[low], offsets[high] + len(needle)) >= 0
+                ):
+                    return True
+            if before:  # the run ends at a word in [first - 1 - distance, first - 1]
+                low, high = max(0, first - distance - size), first - size
+                if (
+                    low <= high
+                    and joined.find(needle, offsets[low], offsets[high] + len(needle)) >= 0
+                ):
+                    return True
+    return False
 
 
 def _close_pair(

@@ -142,6 +142,8 @@ def folded_words(text: str) -> list[str]:
     chunks holding other characters ("NATO’s", "Zürich", Cyrillic or CJK runs) are tokenised and
     folded, all at once (`_split_chunks`).
     """
+    if not text.isascii():
+        text = _without_common_separators(text)
     encoded = text.encode("utf-8", "surrogatepass").translate(_ASCII_TABLE)
     chunks = encoded.decode("utf-8", "surrogatepass").split()
     if encoded.isascii() or not chunks:
@@ -156,6 +158,19 @@ def folded_words(text: str) -> list[str]:
     return found
 
 
+# Separators of edited text (typographic quotes and apostrophes, dashes, ellipsis, no-break
+# space). None can be part of a word, so making them spaces changes no word; and most English
+# articles hold no other non-ASCII character, so they take the all-ASCII path above.
+COMMON_SEPARATORS = "\u2019\u201c\u201d\u2014\u2013\u2018\u2026\u00a0"
+
+
+def _without_common_separators(text: str) -> str:
+    for char in COMMON_SEPARATORS:
+        if char in text:  # a one-character replace is a C-level copy
+            text = text.replace(char, " ")
+    return text
+
+
 def _split_chunks(chunks: list[str]) -> dict[str, list[str]]:
     """Chunk -> its folded words, with one regex pass and one fold over all the chunks.
 
@@ -167,9 +182,19 @@ def _split_chunks(chunks: list[str]) -> dict[str, list[str]]:
     if not chunks:
         return {}
     joined = "\x00".join(chunks)
-    pattern = _FAST_SPLIT_RE if _NEEDS_FULL_RE.search(joined) is None else _FULL_SPLIT_RE
+    if _NEEDS_FULL_RE.search(joined) is None:
+        # Without CJK or marks a chunk of letters and digits only is one word as it stands
+        # (most Cyrillic or Hangul words): fold those at once, split only the others.
+        whole = [chunk for chunk in chunks if chunk.isalnum()]
+        if whole:
+            words = dict(zip(whole, map(_one, _fold_joined(whole)), strict=True))
+            rest = [chunk for chunk in chunks if not chunk.isalnum()]
+            return words | _split_chunks(rest) if rest else words
+        pattern = _FAST_SPLIT_RE
+    else:
+        pattern = _FULL_SPLIT_RE
     raw = pattern.findall(joined)
-    folded = _fold_once(_fold_once("\x01".join(raw))).split("\x01") if raw else []
+    folded = _fold_joined(raw) if raw else []
     table: dict[str, list[str]] = {}
     current: list[str] = []
     position = 0
@@ -180,6 +205,15 @@ def _split_chunks(chunks: list[str]) -> dict[str, list[str]]:
             current.append(word)
     table[chunks[position]] = current
     return table
+
+
+def _fold_joined(words: list[str]) -> list[str]:
+    """`[fold(w) for w in words]` in one pass (see `_split_chunks`); `words` is not empty."""
+    return _fold_once("\x01".join(words)).split("\x01")
+
+
+def _one(word: str) -> list[str]:
+    return [word]
 
 
 def word_spans(text: str) -> list[tuple[int, int]]:
@@ -220,12 +254,13 @@ def fold(text: str) -> str:
     """Compatibility-decompose, drop accents (combining marks but kana voicing
     marks and viramas), casefold.
 
-    Applied twice because casefolding can yield new decomposable characters ("İ" -> "i̇") and
-    decomposition can yield new uppercase ones ("ℌ" -> "H").
+    One pass is enough: decomposition comes first, so what casefolding yields is already
+    stable ("İ" decomposes to "I" and a dropped dot before it is casefolded; "ℌ" to "H"). A test
+    checks that a second pass changes no code point of the running Python's Unicode database.
     """
     if text.isascii():
         return text.lower()
-    return _fold_once(_fold_once(text))
+    return _fold_once(text)
 
 
 def tokenize(text: str) -> list[Token]:
