@@ -238,3 +238,25 @@ def test_prefix_wildcard_rules_decided_by_the_index_alone(
     doc = Document(title=title, body=body)
     assert (matcher.matching(doc) == ["r"]) is matched
     assert bool(matcher.match(doc)) is matched
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("cooperation nationally", ["short", "expanded"]),  # listed words: found by the table
+        ("cozzqx natzzq", ["short", "expanded"]),  # unlisted words: found by cutting
+        ("a national", ["expanded"]),
+        ("cozy", ["short"]),
+        ("scoop renata", []),  # a prefix only counts at a word's start
+        ("natzzqv", ["expanded", "unlisted"]),
+    ],
+)
+def test_direct_prefix_rules_over_listed_and_unlisted_words(body: str, expected: list[str]) -> None:
+    """`co*` expands to too many listed words and is looked up by cutting every word; `nat*`
+    expands over the word table, so only unlisted words are cut; `natzz*` expands to none."""
+    rules = [("short", "co*"), ("expanded", "nat*"), ("unlisted", "natzzqv*")]
+    matcher = Matcher.compile(rules)
+    doc = Document("", body)
+    reference = [rule_id for rule_id, query in rules if match(parse_query(query), doc)]
+    assert reference == expected
+    assert matcher.matching(Document("", body)) == expected
