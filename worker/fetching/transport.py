@@ -22,6 +22,7 @@ from contextlib import contextmanager
 
 import httpcore
 import httpx
+from httpx._transports.default import map_httpcore_exceptions
 
 from worker.fetching.guard import AddressPolicy
 from worker.fetching.resolving import CachedResolver, allow_any
@@ -133,12 +134,16 @@ class _PoolTransport(httpx.HTTPTransport):
             network_backend=backend,
         )
 
+    def send_core(self, request: httpcore.Request) -> httpcore.Response:
+        with map_httpcore_exceptions():
+            return self._pool.handle_request(request)
+
 
 class _RoutingTransport(httpx.BaseTransport):
     """Two pools, so a connection opened for a trusted feed URL to a private address is never
     reused by an untrusted request to the same origin."""
 
-    def __init__(self, trusted: httpx.BaseTransport, guarded: httpx.BaseTransport) -> None:
+    def __init__(self, trusted: _PoolTransport, guarded: _PoolTransport) -> None:
         self._trusted = trusted
         self._guarded = guarded
 
@@ -146,15 +151,27 @@ class _RoutingTransport(httpx.BaseTransport):
         chosen = self._trusted if request.extensions.get(TRUSTED_EXTENSION) else self._guarded
         return chosen.handle_request(request)
 
+    def send_core(self, request: httpcore.Request, *, trusted: bool) -> httpcore.Response:
+        """The request straight to the chosen pool, without httpx's Request and Response
+        wrappers (a third of a 304's fetch CPU); httpcore errors come out as httpx's. The
+        body's chunks are to be read through `core_chunks`."""
+        return (self._trusted if trusted else self._guarded).send_core(request)
+
     def close(self) -> None:
         self._trusted.close()
         if self._guarded is not self._trusted:
             self._guarded.close()
 
 
+def core_chunks(response: httpcore.Response) -> Iterator[bytes]:
+    """The raw body of a `send_core` response, httpcore errors as httpx's."""
+    with map_httpcore_exceptions():
+        yield from response.iter_stream()
+
+
 def build_transport(
     *, dns: CachedResolver, allowed: AddressPolicy, guard_untrusted: bool, limits: httpx.Limits
-) -> httpx.BaseTransport:
+) -> _RoutingTransport:
     """Requests marked with TRUSTED_EXTENSION skip the guard; all others pass it when
     `guard_untrusted` (i.e. unless private addresses are allowed)."""
     trusted = _PoolTransport(_DeadlineBackend(dns, allow_any), limits)
