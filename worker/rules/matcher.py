@@ -89,7 +89,7 @@ class Matcher:
         """Ids of the matching rules, in rule order, without building hits."""
         general, checks = self._general, self._checks
         found = self._direct_matches(doc)
-        for rule in self._presearch.candidates(doc):
+        for rule in self._presearch.candidate_set(doc):
             if checks[general[rule]](doc):
                 found.add(general[rule])
         return [self._ids[rule] for rule in sorted(found)]

@@ -126,14 +126,17 @@ class Presearch:
 
     def candidates(self, doc: Document) -> list[int]:
         """Indices of the rules that may match `doc`, ascending."""
+        return sorted(self.candidate_set(doc))
+
+    def candidate_set(self, doc: Document) -> set[int]:
+        """Indices of the rules that may match `doc`."""
         words = _all_words(doc)
         groups = [self.words[key] for key in self.words.keys() & words]
         if self.prefixes:
             groups += [self.prefixes[key] for key in self.prefixes.keys() & _prefixes(words)]
         if self.meta:
             groups += [self.meta[key] for key in self.meta.keys() & _meta_keys(doc)]
-        found = set(self.always).union(*groups)
-        return sorted(found)
+        return set(self.always).union(*groups)
 
 
 def _all_words(doc: Document) -> frozenset[str]:
