@@ -77,6 +77,10 @@ class Callbacks:
         self.retry = retry
         self.rand = rand
 
+    def knows(self, token: str) -> bool:
+        """Whether `token` is a current subscription's (a push to any other gets 404)."""
+        return self._subscription(token) is not None
+
     def _subscription(self, token: str) -> tuple[str, Record] | None:
         feed_url = self.store.feed_for_token(token)
         if feed_url is None:

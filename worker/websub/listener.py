@@ -1,14 +1,17 @@
 """The callback's HTTP listener (stdlib ThreadingHTTPServer), hardened for the open internet.
 
-Bounded everywhere: connections at once (more are closed unanswered), seconds per request
-(a slow client is cut off), push bodies (Content-Length required, larger ones refused with 413
-before a byte is read), pushes processed at once (more get 503 with Retry-After: the hub sends
-again). One request per connection. Junk gets a 4xx; an unexpected error a 500; the server
-thread never dies of a request.
+Bounded everywhere: connections at once (more are closed unanswered), seconds per socket read,
+the request head in time and size (a client dripping header lines is cut off), push bodies
+(one Content-Length required, no Transfer-Encoding, larger ones refused with 413 before a byte
+is read, and none read for an unknown token), pushes processed at once (more get 503 with
+Retry-After: the hub sends again). One request per connection. Junk gets a 4xx; an unexpected
+error a 503; the server thread never dies of a request.
 """
 
 from __future__ import annotations
 
+import http.client
+import re
 import socket
 import threading
 import time
@@ -21,9 +24,12 @@ from worker.websub.callbacks import NOT_FOUND, Answer, Callbacks, token_of
 MAX_CONNECTIONS = 64
 MAX_PUSHES_AT_ONCE = 8
 REQUEST_TIMEOUT_S = 10.0  # per socket operation
+HEAD_DEADLINE_S = 10.0  # for the whole request line and headers
+HEAD_BYTES = 32 * 1024  # request line and headers together (http.client alone allows ~6 MB)
 BODY_DEADLINE_S = 60.0  # for a whole push body
 _READ_PIECE = 64 * 1024
 _BUSY_RETRY_S = "30"
+_CONTENT_LENGTH = re.compile(r"[0-9]{1,18}")  # ASCII digits only ("\xb2".isdigit() is True)
 
 
 def read_within(read: Any, length: int, deadline_s: float) -> bytes | None:
@@ -40,6 +46,65 @@ def read_within(read: Any, length: int, deadline_s: float) -> bytes | None:
         pieces.append(piece)
         left -= len(piece)
     return b"".join(pieces)
+
+
+def joined_headers(items: Any) -> dict[str, str]:
+    """Lower-case names; a repeated header's values joined by commas, as HTTP reads them (so
+    two Content-Length headers are no valid Content-Length)."""
+    headers: dict[str, str] = {}
+    for name, value in items:
+        key = name.lower()
+        headers[key] = f"{headers[key]}, {value}" if key in headers else value
+    return headers
+
+
+class HeadReader:
+    """The connection's reader, bounding the request head as a whole: `readline` makes at most
+    one socket read at a time, each given only the time left before the head's deadline, and
+    counts the bytes (the socket timeout bounds one read only: a client sending a header line
+    every few seconds would otherwise hold a connection slot for hours). Reads past the head
+    (`read1`, the push body) go straight to the socket, with its usual timeout."""
+
+    def __init__(
+        self, inner: Any, sock: socket.socket, timeout_s: float, deadline_s: float, limit: int
+    ) -> None:
+        self._inner = inner
+        self._sock = sock
+        self._timeout_s = timeout_s
+        self._end = time.monotonic() + deadline_s
+        self._left = limit
+
+    def readline(self, size: int = -1) -> bytes:
+        line = b""
+        while not line.endswith(b"\n") and (size < 0 or len(line) < size):
+            buffered = self._peek()
+            if not buffered:
+                break
+            newline = buffered.find(b"\n")
+            take = newline + 1 if newline >= 0 else len(buffered)
+            if size >= 0:
+                take = min(take, size - len(line))
+            if take > self._left:
+                raise http.client.LineTooLong(f"request head over {HEAD_BYTES} bytes")
+            self._left -= take
+            line += self._inner.read(take)
+        return line
+
+    def _peek(self) -> bytes:
+        left_s = self._end - time.monotonic()
+        if left_s <= 0:
+            raise TimeoutError("request head too slow")
+        self._sock.settimeout(min(self._timeout_s, left_s))
+        try:
+            return bytes(self._inner.peek(1))  # one socket read at most, when none is buffered
+        finally:
+            self._sock.settimeout(self._timeout_s)
+
+    def read1(self, size: int = -1) -> bytes:
+        return bytes(self._inner.read1(size))
+
+    def close(self) -> None:
+        self._inner.close()
 
 
 class _BoundedServer(ThreadingHTTPServer):
@@ -71,11 +136,20 @@ class _BoundedServer(ThreadingHTTPServer):
 
 
 class WebSubListener:
-    def __init__(self, address: tuple[str, int], callbacks: Callbacks, log: Any, max_body: int):
+    def __init__(
+        self,
+        address: tuple[str, int],
+        callbacks: Callbacks,
+        log: Any,
+        max_body: int,
+        *,
+        head_deadline_s: float = HEAD_DEADLINE_S,
+    ):
         self.callbacks = callbacks
         self._address = address
         self.log = log
         self.max_body = max_body
+        self.head_deadline_s = head_deadline_s
         self._pushes = threading.BoundedSemaphore(MAX_PUSHES_AT_ONCE)
         self._server = _BoundedServer(address, self._handler_class())
         self._thread = threading.Thread(
@@ -113,6 +187,8 @@ class WebSubListener:
         refusal = self._refusal(headers)
         if refusal is not None:
             return refusal
+        if not self.callbacks.knows(token):
+            return NOT_FOUND  # before reading a body nobody will take, or holding a push slot
         length = headers["content-length"]
         if not self._pushes.acquire(blocking=False):
             return Answer(503, b"busy\n")
@@ -125,11 +201,12 @@ class WebSubListener:
             self._pushes.release()
 
     def _refusal(self, headers: dict[str, str]) -> Answer | None:
-        """Why a push is refused before its body is read, if it is."""
-        chunked = "chunked" in headers.get("transfer-encoding", "").lower()
+        """Why a push is refused before its body is read, if it is. A body framed any other way
+        than by one plain Content-Length is refused: a proxy in front might read it otherwise
+        (request smuggling). Repeated headers arrive joined by commas (see do_POST)."""
         length = headers.get("content-length", "")
-        if chunked or not length.isdigit():
-            return Answer(411, b"Content-Length required\n")
+        if "transfer-encoding" in headers or not _CONTENT_LENGTH.fullmatch(length):
+            return Answer(411, b"one Content-Length required, no Transfer-Encoding\n")
         if int(length) > self.max_body:
             return Answer(413, b"too large\n")
         return None
@@ -143,11 +220,18 @@ class WebSubListener:
             server_version = "wirewatch-websub"
             sys_version = ""
 
+            def setup(self) -> None:
+                super().setup()
+                self.rfile = HeadReader(  # type: ignore[assignment]
+                    self.rfile, self.connection, REQUEST_TIMEOUT_S, listener.head_deadline_s,
+                    HEAD_BYTES,
+                )  # fmt: skip
+
             def do_GET(self) -> None:
                 self._answer(lambda: listener.answer_get(self.path))
 
             def do_POST(self) -> None:
-                headers = {name.lower(): value for name, value in self.headers.items()}
+                headers = joined_headers(self.headers.items())
                 self._answer(lambda: listener.answer_post(self.path, headers, self.rfile.read1))
 
             def _answer(self, compute: Any) -> None:
