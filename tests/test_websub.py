@@ -823,3 +823,30 @@ def test_request_head_dripped_slowly_is_cut_off(world: World) -> None:
             assert closed
     finally:
         listener.stop()
+
+
+# -- pushes and polls agree on entry identities ---------------------------------------------------
+
+
+def rss(hub: str, entries: range) -> bytes:
+    items = "".join(
+        f"<item><guid isPermaLink='false'>post-{i}</guid><title>t{i}</title></item>"
+        for i in entries
+    )
+    return (
+        '<?xml version="1.0"?><rss version="2.0" xmlns:atom="http://www.w3.org/2005/Atom">'
+        f'<channel><title>R</title><atom:link rel="hub" href="{hub}"/>{items}</channel></rss>'
+    ).encode()
+
+
+def test_push_of_a_redirected_feed_queues_what_the_poll_queued_once(world: World) -> None:
+    """A GUID such as "post-1" is joined to the URL the feed was parsed against; a poll parses
+    against the URL it was redirected to, so a push must too."""
+    moved = world.site.url("/moved/feed.xml")
+    world.site.route("/feed.xml", Response(301, headers={"Location": moved}))
+    world.site.route("/moved/feed.xml", Response(200, rss(world.hub.url, range(2))))
+    subscribed(world)
+    assert len(world.queued()) == 2
+    pushed = world.hub.push(rss(world.hub.url, range(3)), **{"Content-Type": "application/rss+xml"})
+    assert pushed.status_code == 202
+    assert world.queued()[2:] == [f"{world.site.url('/moved/')}post-2"]

@@ -75,9 +75,10 @@ class FeedLike(Protocol):
 
 
 Finish = Callable[[Any], None] | None  # given the state-writing pipeline; see FeedPoller.poll
-# Called after a changed body was parsed and its entries queued (WebSub hub discovery); must
-# not raise.
-ParsedHook = Callable[[FeedLike, Mapping[str, str], ParsedFeed], None]
+# Called after a changed body was parsed and its entries queued (WebSub hub discovery), with
+# the URL the body came from (after redirects: what it was parsed against) and the headers;
+# must not raise.
+ParsedHook = Callable[[FeedLike, str, Mapping[str, str], ParsedFeed], None]
 
 
 @dataclass(frozen=True)
@@ -234,7 +235,7 @@ class FeedPoller:
         feed_part = short_hash(feed.url)
         added = self.enqueue(items, also_seen=[f"{feed_part}:{k.identity}" for k in delta.kept])
         if self.on_parsed is not None:
-            self.on_parsed(feed, result.headers, delta.feed)
+            self.on_parsed(feed, result.url, result.headers, delta.feed)
         updates = {**validators(result.headers), "body_hash": body_hash, **parsed_facts(delta)}
         updates["known_entries"] = encode_known(delta.known) if delta.known is not None else ""
         if added:

@@ -170,12 +170,14 @@ class Callbacks:
             why = "bad signature" if headers.get("x-hub-signature") else "unsigned"
             self.log.warning("websub_push_rejected", feed=feed_name(feed), reason=why)
             return ACCEPTED
-        self._take(feed, token, headers.get("content-type"), body)
+        self._take(feed, record, headers.get("content-type"), body)
         return ACCEPTED
 
-    def _take(self, feed: FeedLike, token: str, content_type: str | None, body: bytes) -> None:
+    def _take(self, feed: FeedLike, record: Record, content_type: str | None, body: bytes) -> None:
+        # against the URL the poll parses it at (after redirects): the same identities
+        base = record.get("base_url") or feed.url
         try:
-            parsed = parse_feed(body, url=feed.url, content_type=content_type)
+            parsed = parse_feed(body, url=base, content_type=content_type)
         except FeedParseError as exc:
             self.log.warning("websub_push_unparsable", feed=feed_name(feed), error=str(exc)[:300])
             return
@@ -187,7 +189,7 @@ class Callbacks:
             write_hash(
                 self.store.client, self.store.keys.feed_state(feed.url), {"last_new_item": str(now)}
             )
-        self.store.update_if(feed.url, {"token": token}, {"last_push_at": str(now)})
+        self.store.update_if(feed.url, {"token": record["token"]}, {"last_push_at": str(now)})
         self.log.info("websub_push", feed=name, entries=len(items), new_items=added)
 
     def _name(self, feed_url: str) -> str:

@@ -3,8 +3,11 @@ links (Atom `<link rel="hub">`, RSS `<atom:link rel="hub">`, JSON Feed `hubs`), 
 spec orders them. The hub URL is untrusted feed content: it is only recorded here, and every
 request to it goes through the SSRF guard (hubclient.py).
 
-`HubRecorder.record` is the poller's `on_parsed` hook: it writes to Redis only when a feed's hub
-or topic differs from what this process last recorded, so a poll usually costs nothing more.
+`HubRecorder.record` is the poller's `on_parsed` hook: it writes to Redis only when a feed's hub,
+topic or base URL differs from what this process last recorded, so a poll usually costs nothing
+more. The base URL is where a redirected feed's body came from: the poll parsed it against that
+URL (a GUID such as "post-7" is joined to it), so a push is parsed against it too, or the same
+entry would get another identity and be queued twice.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ _REL_PARAM = re.compile(r"""\brel\s*=\s*(?:"([^"]*)"|([^\s;,"]+))""", re.I)
 _MAX_URL_LENGTH = 2048
 
 Hub = tuple[str, str]  # (hub URL, topic URL); ("", "") when the feed names no hub
+Found = tuple[str, str, str]  # hub, topic, base URL ("" when the feed URL itself)
 
 
 def header_links(value: str) -> list[tuple[str, str]]:
@@ -36,14 +40,21 @@ def header_links(value: str) -> list[tuple[str, str]]:
     return pairs
 
 
-def discover(feed_url: str, headers: Mapping[str, str], links: Iterable[tuple[str, str]]) -> Hub:
+def discover(
+    feed_url: str,
+    headers: Mapping[str, str],
+    links: Iterable[tuple[str, str]],
+    base: str = "",
+) -> Hub:
     """The hub and topic for `feed_url`: from the Link header when it names a hub, else from
     the feed's links; the topic is the self link, else the feed URL. Relative URLs are joined
-    to the feed URL; a hub that is not http(s) is ignored."""
+    to `base` (where the body came from; the feed URL by default); a hub that is not http(s)
+    is ignored."""
+    base = base or feed_url
     for source in (header_links(headers.get("link", "")), list(links)):
-        hub = _first(source, "hub", feed_url)
+        hub = _first(source, "hub", base)
         if hub:
-            return hub, _first(source, "self", feed_url) or feed_url
+            return hub, _first(source, "self", base) or feed_url
     return "", ""
 
 
@@ -63,17 +74,21 @@ class HubRecorder:
         self.store = store
         self.log = log
         self.clock = clock
-        self._known: dict[str, Hub] = {}  # feed URL -> hub last recorded by this process
+        self._known: dict[str, Found] = {}  # feed URL -> what this process last recorded
         self._lock = threading.Lock()
 
-    def record(self, feed: FeedLike, headers: Mapping[str, str], parsed: ParsedFeed) -> None:
+    def record(
+        self, feed: FeedLike, url: str, headers: Mapping[str, str], parsed: ParsedFeed
+    ) -> None:
+        """`url`: where the body came from (after redirects), which it was parsed against."""
         try:
-            found = discover(feed.url, headers, parsed.links)
+            hub, topic = discover(feed.url, headers, parsed.links, base=url)
+            found = (hub, topic, url if hub and url != feed.url else "")
             with self._lock:
                 known = self._known.get(feed.url)
-            if found == known or (known is None and not found[0] and not self._had_hub(feed)):
+            if found == known or (known is None and not hub and not self._had_hub(feed)):
                 return
-            if self.store.record_hub(feed.url, found[0], found[1], self.clock()):
+            if self.store.record_hub(feed.url, *found, self.clock()):
                 self._log_change(feed, found)
             with self._lock:
                 self._known[feed.url] = found
@@ -85,10 +100,10 @@ class HubRecorder:
         had = self.store.has_record(feed.url)
         if not had:
             with self._lock:
-                self._known[feed.url] = ("", "")
+                self._known[feed.url] = ("", "", "")
         return had
 
-    def _log_change(self, feed: FeedLike, found: Hub) -> None:
+    def _log_change(self, feed: FeedLike, found: Found) -> None:
         if found[0]:
             self.log.info("websub_hub_found", feed=feed_name(feed), hub=found[0], topic=found[1])
         else:

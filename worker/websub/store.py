@@ -31,16 +31,18 @@ if ARGV[2] ~= '' then redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1]) end
 return 1
 """
 
-# KEYS: hash, due set. ARGV: feed URL, hub, topic, now. Records a changed hub; the manager looks
-# at the feed at once. A feed naming no hub and never recorded stays unrecorded.
+# KEYS: hash, due set. ARGV: feed URL, hub, topic, base URL, now. Records a changed hub; the
+# manager looks at the feed at once. A feed naming no hub and never recorded stays unrecorded.
 _RECORD_HUB = """
 local hub = redis.call('HGET', KEYS[1], 'hub')
 local topic = redis.call('HGET', KEYS[1], 'topic')
-if hub == ARGV[2] and topic == ARGV[3] then return 0 end
+local base = redis.call('HGET', KEYS[1], 'base_url') or ''
+if hub == ARGV[2] and topic == ARGV[3] and base == ARGV[4] then return 0 end
 if not hub and ARGV[2] == '' then return 0 end
-redis.call('HSET', KEYS[1], 'feed_url', ARGV[1], 'hub', ARGV[2], 'topic', ARGV[3])
+redis.call('HSET', KEYS[1], 'feed_url', ARGV[1], 'hub', ARGV[2], 'topic', ARGV[3],
+           'base_url', ARGV[4])
 redis.call('HSETNX', KEYS[1], 'state', 'discovered')
-redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
+redis.call('ZADD', KEYS[2], ARGV[5], ARGV[1])
 return 1
 """
 
@@ -68,10 +70,11 @@ class WebSubStore:
         value: Any = self.client.hget(self.keys.websub_tokens, token)
         return str(value) if value is not None else None
 
-    def record_hub(self, feed_url: str, hub: str, topic: str, now: float) -> bool:
-        """Record a feed's hub and topic; True when they changed."""
+    def record_hub(self, feed_url: str, hub: str, topic: str, base: str, now: float) -> bool:
+        """Record a feed's hub, topic and base URL (where a redirected feed's body comes from;
+        "" for the feed URL); True when they changed."""
         keys = [self.keys.websub_subscription(feed_url), self.keys.websub_due]
-        return bool(self._record_hub(keys=keys, args=[feed_url, hub, topic, now]))
+        return bool(self._record_hub(keys=keys, args=[feed_url, hub, topic, base, now]))
 
     def update_if(
         self,
