@@ -49,7 +49,7 @@ from worker.websub.decisions import (
     signature_valid,
 )
 from worker.websub.discovery import HubRecorder, discover, header_links
-from worker.websub.hubclient import HubClient
+from worker.websub.hubclient import HubClient, hide
 from worker.websub.listener import WebSubListener
 from worker.websub.manager import SubscriptionManager, WebSubPolicy
 from worker.websub.store import WebSubStore
@@ -99,13 +99,15 @@ class Hub:
         self.requests: list[dict[str, str]] = []
         self.verifications: list[tuple[int, str, str]] = []  # (status, body, challenge sent)
         self.status = 202
-        self.behaviour = "verify"  # or "deny", or "silent" (accepts, never verifies)
+        self.behaviour = "verify"  # or "deny", "silent" (accepts, never verifies), or "echo"
         self.lease = 3600
         self.http = httpx.Client(trust_env=False, timeout=10)
 
     def __call__(self, request: Request) -> Response:
         form = dict(parse_qsl(request.body.decode()))
         self.requests.append(form)
+        if self.behaviour == "echo":  # an error page quoting the request, as some frameworks do
+            return Response(400, b"bad request: " + request.body)
         if self.status >= 300:
             return Response(self.status, b"hub trouble")
         if self.behaviour == "verify":
@@ -850,3 +852,32 @@ def test_push_of_a_redirected_feed_queues_what_the_poll_queued_once(world: World
     pushed = world.hub.push(rss(world.hub.url, range(3)), **{"Content-Type": "application/rss+xml"})
     assert pushed.status_code == 202
     assert world.queued()[2:] == [f"{world.site.url('/moved/')}post-2"]
+
+
+def test_a_hub_quoting_the_request_in_its_error_leaks_neither_secret_nor_token(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world.hub.behaviour = "echo"
+    world.poller.poll(world.feed)
+    world.manager.step()
+    record = world.record()
+    assert record["state"] == FAILED
+    assert record["last_error"].startswith("HTTP 400: bad request: hub.mode=subscribe")
+    logged = capsys.readouterr()
+    for sensitive in (record["secret"], record["token"]):
+        assert sensitive[:8] not in record["last_error"]
+        assert sensitive[:8] not in logged.out + logged.err
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("x=s3cr3t/value&y=1", "x=[hidden]&y=1"),
+        ("quoted: s3cr3t%2Fvalue", "quoted: [hidden]"),
+        ("cut off: s3cr3", "cut off: [hidden]"),
+        ("cut off: s3c", "cut off: s3c"),  # too short a start to tell
+        ("nothing here", "nothing here"),
+    ],
+)
+def test_hidden_values_are_blanked_out_of_a_hub_reply(text: str, expected: str) -> None:
+    assert hide(text, ["s3cr3t/value", ""]) == expected

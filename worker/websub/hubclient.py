@@ -10,9 +10,9 @@ a hub that redirects has failed. Foreign errors become worker.errors.FetchError.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from urllib.parse import urlencode
+from urllib.parse import quote, quote_plus, urlencode
 
 import httpx
 
@@ -25,6 +25,8 @@ from worker.fetching.transport import build_transport, deadline
 _REPLY_BYTES = 4096  # of a hub's answer, kept for the error message only
 _SHOWN_CHARS = 200
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+_HIDDEN = "[hidden]"
+_MIN_PARTIAL = 4  # the shortest cut-off start of a hidden value also hidden at the reply's end
 
 
 @dataclass(frozen=True)
@@ -60,8 +62,10 @@ class HubClient:
         self._timeout = httpx.Timeout(timeout_s).as_dict()
         self._user_agent = user_agent
 
-    def post(self, hub_url: str, form: Mapping[str, str]) -> HubReply:
-        """POST `form` to `hub_url`; FetchError when the request could not be made at all."""
+    def post(self, hub_url: str, form: Mapping[str, str], hidden: Iterable[str] = ()) -> HubReply:
+        """POST `form` to `hub_url`; FetchError when the request could not be made at all.
+        The `hidden` values (the secret, the callback's token) are blanked out of the reply's
+        text: an error page may quote the request, and that text is logged and shown."""
         check_scheme(hub_url)
         headers = {
             "Content-Type": "application/x-www-form-urlencoded",
@@ -80,7 +84,7 @@ class HubClient:
             with deadline(self._timeout_s):
                 response = self._transport.handle_request(request)
                 try:
-                    return HubReply(response.status_code, _start_of(response))
+                    return HubReply(response.status_code, _start_of(response, hidden))
                 finally:
                     response.close()
         except BlockedAddressError as exc:
@@ -99,12 +103,30 @@ class HubClient:
         self._dns.close()
 
 
-def _start_of(response: httpx.Response) -> str:
-    """The first bytes of the reply, undecoded (no decompression bomb), made printable."""
+def _start_of(response: httpx.Response, hidden: Iterable[str]) -> str:
+    """The first bytes of the reply, undecoded (no decompression bomb), made printable, without
+    the `hidden` values (as sent in the form, or quoted otherwise)."""
     read = b""
     for chunk in response.iter_raw():
         read += chunk
         if len(read) >= _REPLY_BYTES:
             break
     text = read[:_REPLY_BYTES].decode("utf-8", "replace")
-    return _CONTROL.sub(" ", text).strip()[:_SHOWN_CHARS]
+    return _CONTROL.sub(" ", hide(text, hidden)).strip()[:_SHOWN_CHARS]
+
+
+def hide(text: str, values: Iterable[str]) -> str:
+    """`text` without any of `values`, in any of their URL-quoted forms, nor a start of one
+    cut off at its end (where the reply was cut)."""
+    forms = {form for value in values if value for form in _quoted(value)}
+    for form in sorted(forms, key=len, reverse=True):
+        text = text.replace(form, _HIDDEN)
+    for form in forms:
+        for size in range(len(form) - 1, _MIN_PARTIAL - 1, -1):
+            if text.endswith(form[:size]):
+                return text[:-size] + _HIDDEN
+    return text
+
+
+def _quoted(value: str) -> set[str]:
+    return {value, quote(value, safe=""), quote_plus(value)}

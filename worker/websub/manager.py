@@ -169,7 +169,7 @@ class SubscriptionManager:
             "hub.secret": secret,
             "hub.lease_seconds": str(int(self.policy.lease_s)),
         }
-        error = self._post(hub, form)
+        error = self._post(hub, form, hidden=(secret, token))
         if error is not None:
             self._failed(feed_url, record, token, error)
 
@@ -210,7 +210,7 @@ class SubscriptionManager:
             "hub.topic": record.get("sub_topic", ""),
             "hub.callback": callback_url(self.policy.public_url, token),
         }
-        error = self._post(record.get("sub_hub", ""), form)
+        error = self._post(record.get("sub_hub", ""), form, hidden=(token,))
         name = self._name(feed_url)
         if error is None:
             self.log.info("websub_unsubscribing", feed=name, hub=record.get("sub_hub"))
@@ -219,11 +219,11 @@ class SubscriptionManager:
         self.log.warning("websub_unsubscribe_failed", feed=name, error=error[:300])
         self.store.forget(feed_url, token)
 
-    def _post(self, hub: str, form: dict[str, str]) -> str | None:
-        """None when the hub accepted the request, else why not. The form holds the secret:
-        it is never logged."""
+    def _post(self, hub: str, form: dict[str, str], hidden: tuple[str, ...]) -> str | None:
+        """None when the hub accepted the request, else why not. The form holds the secret and
+        the token (`hidden`): it is never logged, and they are blanked out of the hub's reply."""
         try:
-            reply = self.hubs.post(hub, form)
+            reply = self.hubs.post(hub, form, hidden)
         except FetchError as exc:
             return f"{exc.reason}: {exc}"
         if reply.accepted:
