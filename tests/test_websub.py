@@ -881,3 +881,16 @@ def test_a_hub_quoting_the_request_in_its_error_leaks_neither_secret_nor_token(
 )
 def test_hidden_values_are_blanked_out_of_a_hub_reply(text: str, expected: str) -> None:
     assert hide(text, ["s3cr3t/value", ""]) == expected
+
+
+def test_a_subscribe_that_loses_a_race_leaves_the_token_map_as_it_was(world: World) -> None:
+    """The manager read the record, then (before its compare-and-set) the hub denied the
+    subscription: the old token must still lead to it, and the new one to nothing."""
+    first = subscribed(world)
+    world.store.record_hub(world.feed.url, "http://other.example/hub", world.feed.url, "", START)
+    stale = world.record()  # moved to another hub: a fresh token is due
+    assert world.store.update_if(world.feed.url, {}, {"state": DENIED})
+    world.manager._subscribe(world.feed.url, stale)
+    assert world.client.hgetall(world.keys.websub_tokens) == {first["token"]: world.feed.url}
+    assert world.hub.push(atom(world.hub.url, range(3))).status_code == 202
+    assert world.queued()[-1] == "urn:e2"

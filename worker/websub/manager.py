@@ -145,8 +145,8 @@ class SubscriptionManager:
         fresh = hub_changed(record) or not record.get("token") or not record.get("secret")
         token = new_token() if fresh else record["token"]
         secret = new_secret() if fresh else record["secret"]
-        if fresh:
-            self.store.map_token(token, feed_url, replaces=record.get("token", ""))
+        if fresh:  # mapped before the record names it: a hub may verify before it answers
+            self.store.map_token(token, feed_url)
         wait_until = now + self.policy.verify_timeout_s
         fields = {
             "state": SUBSCRIBING,
@@ -159,7 +159,11 @@ class SubscriptionManager:
         }
         guard = {"state": record.get("state", ""), "hub": hub, "topic": topic}
         if not self.store.update_if(feed_url, guard, fields, due=wait_until):
+            if fresh:  # the record still names its old token, which must still lead to it
+                self.store.unmap_token(token)
             return  # changed meanwhile (a verification, a new hub): looked at again when due
+        if fresh and record.get("token"):
+            self.store.unmap_token(record["token"])  # its pushes get 404 from now on
         renewal = record.get("state") == ACTIVE
         self.log.info("websub_subscribing", feed=self._name(feed_url), hub=hub, renewal=renewal)
         form = {

@@ -90,12 +90,11 @@ class WebSubStore:
         keys = [self.keys.websub_subscription(feed_url), self.keys.websub_due]
         return bool(self._update_if(keys=keys, args=args))
 
-    def map_token(self, token: str, feed_url: str, replaces: str = "") -> None:
-        pipe = self.client.pipeline(transaction=True)
-        if replaces and replaces != token:
-            pipe.hdel(self.keys.websub_tokens, replaces)
-        pipe.hset(self.keys.websub_tokens, token, feed_url)
-        pipe.execute()
+    def map_token(self, token: str, feed_url: str) -> None:
+        self.client.hset(self.keys.websub_tokens, token, feed_url)
+
+    def unmap_token(self, token: str) -> None:
+        self.client.hdel(self.keys.websub_tokens, token)
 
     def forget(self, feed_url: str, token: str) -> None:
         """Drop a subscription: its record, due entry and token (pushes to it then get 404)."""
