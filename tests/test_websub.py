@@ -894,3 +894,28 @@ def test_a_subscribe_that_loses_a_race_leaves_the_token_map_as_it_was(world: Wor
     assert world.client.hgetall(world.keys.websub_tokens) == {first["token"]: world.feed.url}
     assert world.hub.push(atom(world.hub.url, range(3))).status_code == 202
     assert world.queued()[-1] == "urn:e2"
+
+
+# -- feed content that could reach a terminal ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "href",
+    ["https://h.example/\x1b[2J", "https://h.example/\x9b2J", "https://h.example/a b",
+     "https://h.example/\u2028x"],
+)  # fmt: skip
+def test_hub_urls_with_control_characters_or_spaces_are_ignored(href: str) -> None:
+    """They would reach `wirewatch feeds` and the logs as they are (a JSON Feed may hold any)."""
+    assert discover("https://s.example/f", {}, [("hub", href)]) == ("", "")
+    hub = "https://hub.example/"
+    assert discover("https://s.example/f", {}, [("hub", hub), ("self", href)]) == (
+        hub,
+        "https://s.example/f",
+    )
+
+
+def test_hub_reply_text_has_no_terminal_controls(world: World) -> None:
+    url = world.site.route("/angry-hub", Response(400, "no \x1b[31m\x9b2J\u202e way".encode()))
+    reply = world.hubs.post(url, {"hub.mode": "subscribe"})
+    assert reply.status == 400
+    assert reply.text.isprintable(), repr(reply.text)

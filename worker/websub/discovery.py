@@ -62,9 +62,15 @@ def _first(pairs: Iterable[tuple[str, str]], rel: str, base: str) -> str:
     for name, href in pairs:
         if name == rel and href.strip():
             url = urljoin(base, href.strip())
-            if urlsplit(url).scheme in ("http", "https") and len(url) <= _MAX_URL_LENGTH:
+            if urlsplit(url).scheme in ("http", "https") and _plain(url):
                 return url
     return ""
+
+
+def _plain(url: str) -> bool:
+    """Short, and nothing a terminal would act on: the URL reaches logs and `wirewatch feeds`
+    as it is (a JSON Feed string may hold any character; spaces make no valid URL either)."""
+    return len(url) <= _MAX_URL_LENGTH and url.isprintable() and " " not in url
 
 
 class HubRecorder:

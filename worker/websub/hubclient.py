@@ -24,7 +24,7 @@ from worker.fetching.transport import build_transport, deadline
 
 _REPLY_BYTES = 4096  # of a hub's answer, kept for the error message only
 _SHOWN_CHARS = 200
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+_SPACES = re.compile(r"\s+")
 _HIDDEN = "[hidden]"
 _MIN_PARTIAL = 4  # the shortest cut-off start of a hidden value also hidden at the reply's end
 
@@ -111,8 +111,9 @@ def _start_of(response: httpx.Response, hidden: Iterable[str]) -> str:
         read += chunk
         if len(read) >= _REPLY_BYTES:
             break
-    text = read[:_REPLY_BYTES].decode("utf-8", "replace")
-    return _CONTROL.sub(" ", hide(text, hidden)).strip()[:_SHOWN_CHARS]
+    text = hide(read[:_REPLY_BYTES].decode("utf-8", "replace"), hidden)
+    printable = "".join(c if c.isprintable() else " " for c in text)  # C1 controls too
+    return _SPACES.sub(" ", printable).strip()[:_SHOWN_CHARS]
 
 
 def hide(text: str, values: Iterable[str]) -> str:
