@@ -919,3 +919,12 @@ def test_hub_reply_text_has_no_terminal_controls(world: World) -> None:
     reply = world.hubs.post(url, {"hub.mode": "subscribe"})
     assert reply.status == 400
     assert reply.text.isprintable(), repr(reply.text)
+
+
+def test_a_record_without_a_secret_takes_no_push(world: World) -> None:
+    """Every subscription is made with a secret; a record that lost it (edited by hand, a bug)
+    must fail closed, not take unsigned content."""
+    subscribed(world)
+    assert world.store.update_if(world.feed.url, {}, {"secret": ""})
+    assert world.hub.push(atom(world.hub.url, range(5)), signature="").status_code == 202
+    assert world.queued() == ["urn:e0", "urn:e1"]

@@ -165,8 +165,8 @@ class Callbacks:
         feed = self.feeds.get(feed_url)
         if feed is None or record.get("state") == UNSUBSCRIBING:
             return GONE  # the spec's way to tell a hub the subscription is over
-        secret = record.get("secret", "")
-        if secret and not signature_valid(headers.get("x-hub-signature"), secret, body):
+        secret = record.get("secret", "")  # every subscription has one: none fails closed
+        if not secret or not signature_valid(headers.get("x-hub-signature"), secret, body):
             why = "bad signature" if headers.get("x-hub-signature") else "unsigned"
             self.log.warning("websub_push_rejected", feed=feed_name(feed), reason=why)
             return ACCEPTED
