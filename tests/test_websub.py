@@ -928,3 +928,15 @@ def test_a_record_without_a_secret_takes_no_push(world: World) -> None:
     assert world.store.update_if(world.feed.url, {}, {"secret": ""})
     assert world.hub.push(atom(world.hub.url, range(5)), signature="").status_code == 202
     assert world.queued() == ["urn:e0", "urn:e1"]
+
+
+def test_a_hub_granting_a_lease_of_zero_is_not_asked_again_every_second(world: World) -> None:
+    world.hub.lease = 0
+    record = subscribed(world)
+    assert float(record["expires_at"]) == START + 1.0  # what the hub granted, near enough
+    world.clock.now = START + 30
+    world.manager.step()
+    assert len(world.hub.subscribes()) == 1
+    world.clock.now = START + 60
+    world.manager.step()
+    assert len(world.hub.subscribes()) == 2

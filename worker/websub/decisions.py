@@ -30,6 +30,7 @@ UNSUBSCRIBING = "unsubscribing"
 VERIFY_TIMEOUT_S = 900.0  # a hub that accepted a request but never verified it: try again
 RENEW_AT_FRACTION = 0.9  # renew when a tenth of the granted lease is left
 MIN_LEASE_S = 1.0
+MIN_RENEW_S = 60.0  # a hub granting a lease of 0 or 1 s is not asked again every second
 JITTER = 0.1
 
 SIGNATURE_ALGORITHMS = {
@@ -113,7 +114,7 @@ def granted_lease(value: str | None, asked_s: float) -> float:
 
 
 def renew_time(verified_at: float, lease_s: float) -> float:
-    return verified_at + lease_s * RENEW_AT_FRACTION
+    return verified_at + max(lease_s * RENEW_AT_FRACTION, MIN_RENEW_S)
 
 
 def verification(record: Record, mode: str, topic: str) -> str | None:
