@@ -591,6 +591,10 @@ NOW = 1000.0
         ({"state": "unsubscribing", "hub": "h", "next_at": "900"}, False, Action("forget")),
         ({"state": "unsubscribing", "hub": "h", "next_at": "1100"}, True, Action("subscribe")),
         ({"state": "failed", "hub": "h"}, False, Action("forget")),
+        ({"state": "failed", "hub": "h", "token": "x", "expires_at": "1001"}, False,
+         Action("unsubscribe")),
+        ({"state": "failed", "hub": "h", "token": "x", "expires_at": "999"}, False,
+         Action("forget")),
     ],
 )  # fmt: skip
 def test_decide(record: dict[str, str], configured: bool, expected: Action) -> None:
@@ -940,3 +944,21 @@ def test_a_hub_granting_a_lease_of_zero_is_not_asked_again_every_second(world: W
     world.clock.now = START + 60
     world.manager.step()
     assert len(world.hub.subscribes()) == 2
+
+
+def test_feed_leaving_the_config_after_a_failed_renewal_is_still_unsubscribed(
+    world: World,
+) -> None:
+    """The renewal failed, but the hub still holds the lease it granted before: without an
+    unsubscribe it pushes to a forgotten token (404) until that lease ends."""
+    world.hub.lease = 1000
+    subscribed(world)
+    world.hub.status = 503
+    world.clock.now = START + 900
+    world.manager.step()
+    assert world.record()["state"] == FAILED
+    world.hub.status = 202
+    world.manager_for([]).step()
+    assert world.hub.requests[-1]["hub.mode"] == "unsubscribe"
+    assert world.hub.verifications[-1][0] == 200
+    assert world.record() == {}

@@ -89,8 +89,10 @@ def decide(record: Record, configured: bool, now: float) -> Action:
 
 
 def _wind_down(record: Record, state: str, now: float, due: float) -> Action:
-    """The feed left the config, or no longer names a hub."""
-    if state in (ACTIVE, SUBSCRIBING) and record.get("token"):
+    """The feed left the config, or no longer names a hub. A failed renewal leaves the lease
+    granted before it running at the hub: that is unsubscribed too (a denial ended it)."""
+    lease_left = state == FAILED and number(record, "expires_at") > now
+    if (state in (ACTIVE, SUBSCRIBING) or lease_left) and record.get("token"):
         return Action("unsubscribe")
     if state == UNSUBSCRIBING and now < due:
         return Action("wait", due)
