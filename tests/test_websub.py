@@ -41,6 +41,7 @@ from worker.websub.decisions import (
     DENIED,
     FAILED,
     SUBSCRIBING,
+    UNSUBSCRIBING,
     Action,
     RetryPolicy,
     decide,
@@ -962,3 +963,17 @@ def test_feed_leaving_the_config_after_a_failed_renewal_is_still_unsubscribed(
     assert world.hub.requests[-1]["hub.mode"] == "unsubscribe"
     assert world.hub.verifications[-1][0] == 200
     assert world.record() == {}
+
+
+def test_an_unsubscribe_verification_racing_a_resubscribe_keeps_the_subscription(
+    world: World,
+) -> None:
+    """The feed came back while the hub was verifying its unsubscription: the callback read the
+    record as unsubscribing, then the manager subscribed again with the same token."""
+    record = subscribed(world)
+    assert world.store.update_if(world.feed.url, {}, {"state": UNSUBSCRIBING})
+    stale = world.record()
+    assert world.store.update_if(world.feed.url, {}, {"state": SUBSCRIBING})
+    assert not world.listener.callbacks._unsubscribed(world.feed.url, stale, record["token"])
+    assert world.record()["state"] == SUBSCRIBING
+    assert world.store.feed_for_token(record["token"]) == world.feed.url

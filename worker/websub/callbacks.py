@@ -105,10 +105,15 @@ class Callbacks:
         if outcome == "subscribed":
             done = self._subscribed(feed_url, record, token, query.get("hub.lease_seconds"))
         else:
-            self.store.forget(feed_url, token)
-            self.log.info("websub_unsubscribed", feed=self._name(feed_url))
-            done = True
+            done = self._unsubscribed(feed_url, record, token)
         return Answer(200, challenge.encode("utf-8")) if done else NOT_FOUND
+
+    def _unsubscribed(self, feed_url: str, record: Record, token: str) -> bool:
+        """False when the record changed since it was read (the feed is wanted again)."""
+        if not self.store.forget(feed_url, token, {"state": UNSUBSCRIBING, "token": token}):
+            return False
+        self.log.info("websub_unsubscribed", feed=self._name(feed_url))
+        return True
 
     def _subscribed(self, feed_url: str, record: Record, token: str, lease: str | None) -> bool:
         now = self.clock()

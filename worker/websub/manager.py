@@ -120,8 +120,8 @@ class SubscriptionManager:
 
     def _act(self, feed_url: str) -> None:
         record = self.store.read(feed_url)
-        if not record:
-            self.store.forget(feed_url, "")
+        if not record:  # a due entry alone; unless the poller recorded the hub meanwhile
+            self.store.forget(feed_url, "", {"state": ""})
             return
         action = decide(record, feed_url in self.feeds, self.clock())
         if action.kind == "wait":
@@ -134,8 +134,10 @@ class SubscriptionManager:
         elif action.kind == "unsubscribe":
             self._unsubscribe(feed_url, record)
         else:
-            self.store.forget(feed_url, record.get("token", ""))
-            self.log.info("websub_forgotten", feed=self._name(feed_url))
+            token = record.get("token", "")
+            guard = {"state": record.get("state", ""), "token": token}
+            if self.store.forget(feed_url, token, guard):
+                self.log.info("websub_forgotten", feed=self._name(feed_url))
 
     # -- subscribing -----------------------------------------------------------------------
     def _subscribe(self, feed_url: str, record: Record) -> None:
@@ -221,7 +223,7 @@ class SubscriptionManager:
             return
         # Not retried: the lease lapses by itself, and pushes to a forgotten token get 404.
         self.log.warning("websub_unsubscribe_failed", feed=name, error=error[:300])
-        self.store.forget(feed_url, token)
+        self.store.forget(feed_url, token, {"state": UNSUBSCRIBING, "token": token})
 
     def _post(self, hub: str, form: dict[str, str], hidden: tuple[str, ...]) -> str | None:
         """None when the hub accepted the request, else why not. The form holds the secret and

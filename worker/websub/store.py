@@ -46,6 +46,20 @@ redis.call('ZADD', KEYS[2], ARGV[5], ARGV[1])
 return 1
 """
 
+# KEYS: hash, due set, token map. ARGV: feed URL, token ('' for none), n, n (field, expected)
+# pairs. Drops the record, its due entry and token only if every expected field holds its value.
+_FORGET_IF = """
+local n = tonumber(ARGV[3])
+for i = 0, n - 1 do
+  local current = redis.call('HGET', KEYS[1], ARGV[4 + 2 * i]) or ''
+  if current ~= ARGV[5 + 2 * i] then return 0 end
+end
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+if ARGV[2] ~= '' then redis.call('HDEL', KEYS[3], ARGV[2]) end
+return 1
+"""
+
 _UNLOCK = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
@@ -58,6 +72,7 @@ class WebSubStore:
         self.keys = keys
         self._update_if = client.register_script(_UPDATE_IF)
         self._record_hub = client.register_script(_RECORD_HUB)
+        self._forget_if = client.register_script(_FORGET_IF)
         self._unlock = client.register_script(_UNLOCK)
 
     def read(self, feed_url: str) -> dict[str, str]:
@@ -96,14 +111,18 @@ class WebSubStore:
     def unmap_token(self, token: str) -> None:
         self.client.hdel(self.keys.websub_tokens, token)
 
-    def forget(self, feed_url: str, token: str) -> None:
-        """Drop a subscription: its record, due entry and token (pushes to it then get 404)."""
-        pipe = self.client.pipeline(transaction=True)
-        pipe.delete(self.keys.websub_subscription(feed_url))
-        pipe.zrem(self.keys.websub_due, feed_url)
-        if token:
-            pipe.hdel(self.keys.websub_tokens, token)
-        pipe.execute()
+    def forget(self, feed_url: str, token: str, expected: Mapping[str, str] | None = None) -> bool:
+        """Drop a subscription: its record, due entry and token (pushes to it then get 404);
+        only if every `expected` field holds its value (a verification may race the manager)."""
+        args: list[Any] = [feed_url, token, len(expected or {})]
+        for pair in (expected or {}).items():
+            args += pair
+        keys = [
+            self.keys.websub_subscription(feed_url),
+            self.keys.websub_due,
+            self.keys.websub_tokens,
+        ]
+        return bool(self._forget_if(keys=keys, args=args))
 
     def due(self, now: float, limit: int) -> list[str]:
         reply: Any = self.client.zrangebyscore(self.keys.websub_due, "-inf", now, 0, limit)
