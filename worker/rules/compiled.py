@@ -29,11 +29,13 @@ from worker.rules.ast import (
 from worker.rules.document import SEPARATOR, Document
 from worker.rules.frequency import frequencies
 from worker.rules.occurrences import (
+    Run,
     atleast_true,
     leaf_found,
     meta_true,
     near_in_windows,
     near_pairs,
+    near_runs_in_windows,
     wildcard_found,
 )
 
@@ -160,18 +162,20 @@ def _windowed_near(node: Near) -> Check | None:
     if not options:
         return None
     anchors, others, anchor_is_left = min(options, key=lambda option: _side_cost(option[0]))
-    runs = tuple(
-        (
-            SEPARATOR + SEPARATOR.join(leaf_words(leaf)) + SEPARATOR,
-            len(leaf_words(leaf)),
-            leaf.field,
-        )
-        for leaf in others
-    )
+    runs = tuple(map(_run, others))
     # In order (ONEAR), the right side follows the left: after a left anchor, before a right one.
     before = not node.ordered or not anchor_is_left
     after = not node.ordered or anchor_is_left
+    if all(map(_plain_run, anchors)):
+        anchor_runs = tuple(map(_run, anchors))
+        return partial(near_runs_in_windows, anchor_runs, runs, node.distance, before, after)
     return partial(near_in_windows, anchors, runs, node.distance, before, after)
+
+
+def _run(leaf: Leaf) -> Run:
+    """A plain leaf as a run to search for: its words NUL-joined with a NUL at each end."""
+    words = leaf_words(leaf)
+    return SEPARATOR + SEPARATOR.join(words) + SEPARATOR, len(words), leaf.field
 
 
 def _plain_run(leaf: Leaf) -> bool:

@@ -164,13 +164,62 @@ def near_in_windows(
     word, chosen at compile time); the other side, often a common word with hundreds of
     occurrences, is looked for only in the few words around each anchor, by a C-level search
     of that slice of `joined` (a needle starts with a NUL, so it can only match at a word)."""
-    for section in doc.sections():
-        if section.field not in TEXT_SECTIONS:
-            continue
+    for section, runs in _sections_with_runs(others, doc):
         found = merged_occurrences(anchors, section)
-        runs = [(needle, size) for needle, size, field in others if _run_in_scope(field, section)]
-        if found and runs and _run_near(section.field_index, found, runs, distance, before, after):
+        if found and _run_near(section.field_index, found, runs, distance, before, after):
             return True
+    return False
+
+
+def near_runs_in_windows(
+    anchors: tuple[Run, ...],
+    others: tuple[Run, ...],
+    distance: int,
+    before: bool,
+    after: bool,
+    doc: Document,
+) -> bool:
+    """`near_in_windows` when the anchors are plain runs too: their occurrences are searched
+    for one at a time and the search stops at the first close pair (a word rare in general
+    can be the subject of the article, with dozens of occurrences)."""
+    for section, runs in _sections_with_runs(others, doc):
+        index = section.field_index
+        for needle, size, field in anchors:
+            if _run_in_scope(field, section) and _anchor_run_near(
+                index, (needle, size), runs, distance, before, after
+            ):
+                return True
+    return False
+
+
+def _sections_with_runs(
+    others: tuple[Run, ...], doc: Document
+) -> Iterator[tuple[Section, list[tuple[str, int]]]]:
+    """The text sections, each with the `others` runs (needle, size) in its scope, if any."""
+    for section in doc.sections():
+        if section.field in TEXT_SECTIONS:
+            runs = [
+                (needle, size) for needle, size, field in others if _run_in_scope(field, section)
+            ]
+            if runs:
+                yield section, runs
+
+
+def _anchor_run_near(
+    index: FieldIndex,
+    anchor: tuple[str, int],
+    runs: list[tuple[str, int]],
+    distance: int,
+    before: bool,
+    after: bool,
+) -> bool:
+    (needle, size), joined, offsets = anchor, index.joined, index.offsets
+    at = joined.find(needle)
+    while at >= 0:
+        first = bisect_left(offsets, at)
+        if _run_near(index, [(first, first + size - 1)], runs, distance, before, after):
+            return True
+        at = joined.find(needle, at + 1)
     return False
 
 
