@@ -15,6 +15,7 @@ import json
 import secrets
 import select
 import socket
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -977,3 +978,24 @@ def test_an_unsubscribe_verification_racing_a_resubscribe_keeps_the_subscription
     assert not world.listener.callbacks._unsubscribed(world.feed.url, stale, record["token"])
     assert world.record()["state"] == SUBSCRIBING
     assert world.store.feed_for_token(record["token"]) == world.feed.url
+
+
+def test_hub_named_in_a_link_header_of_a_real_response_is_subscribed(world: World) -> None:
+    headers = {"Link": f'<{world.hub.url}>; rel="hub", </canonical.xml>; rel="self"'}
+    world.site.route("/feed.xml", Response(200, atom("", range(2)), headers))
+    world.poller.poll(world.feed)
+    world.manager.step()
+    assert world.hub.subscribes()[0]["hub.topic"] == world.site.url("/canonical.xml")
+    assert world.record()["state"] == ACTIVE
+
+
+def test_two_websub_processes_at_once_subscribe_a_feed_once(world: World) -> None:
+    world.poller.poll(world.feed)
+    managers = [world.manager, world.manager_for([world.feed])]
+    threads = [threading.Thread(target=manager.step) for manager in managers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert len(world.hub.subscribes()) == 1
+    assert world.record()["state"] == ACTIVE
