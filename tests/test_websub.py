@@ -17,6 +17,7 @@ import select
 import socket
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ from worker.fetching import Fetcher, FetchLimits
 from worker.observability.logging import get_logger
 from worker.polling.feeds import parse_feed
 from worker.polling.poller import FeedPoller, PollPolicy
+from worker.queue.embedded import EmbeddedRedis
 from worker.queue.keys import Keys
 from worker.websub.callbacks import Callbacks, token_of
 from worker.websub.decisions import (
@@ -177,6 +179,12 @@ class World:
 
 @pytest.fixture
 def world(client: redis.Redis, keys: Keys) -> Iterator[World]:
+    with built_world(client, keys) as world:
+        yield world
+
+
+@contextmanager
+def built_world(client: redis.Redis, keys: Keys) -> Iterator[World]:
     clock = Clock()
     log = get_logger()
     with (
@@ -999,3 +1007,34 @@ def test_two_websub_processes_at_once_subscribe_a_feed_once(world: World) -> Non
         thread.join(30)
     assert len(world.hub.subscribes()) == 1
     assert world.record()["state"] == ACTIVE
+
+
+def test_redis_going_away_gets_503s_and_the_manager_carries_on(tmp_path: Path) -> None:
+    """Pushes and verifications are answered 503 (the hub sends them again), the manager's loop
+    logs and waits; when Redis is back, both work again and nothing pushed meanwhile is lost."""
+    server = EmbeddedRedis(tmp_path / "redis").start()
+    client = redis.Redis.from_url(server.url, decode_responses=True, socket_timeout=5)
+    stop_manager = threading.Event()
+    try:
+        with built_world(client, Keys("blip")) as world:
+            record = subscribed(world)
+            world.clock.now = float(record["renew_at"])  # a renewal is due: the loop acts
+            server.stop()
+            manager = threading.Thread(
+                target=world.manager.run_until, args=(stop_manager, 0.05), daemon=True
+            )
+            manager.start()
+            body = atom(world.hub.url, range(3))
+            assert world.hub.push(body).status_code == 503
+            assert world.hub.verify(world.hub.subscribes()[-1]).status_code == 503
+            assert manager.is_alive()
+            server.start()
+            assert wait_until(lambda: len(world.hub.subscribes()) == 2, timeout=30)  # renewed
+            assert world.hub.push(body).status_code == 202
+            assert world.queued() == ["urn:e0", "urn:e1", "urn:e2"]
+            stop_manager.set()
+            manager.join(30)
+    finally:
+        stop_manager.set()
+        client.close()
+        server.stop()
