@@ -1038,3 +1038,17 @@ def test_redis_going_away_gets_503s_and_the_manager_carries_on(tmp_path: Path) -
         stop_manager.set()
         client.close()
         server.stop()
+
+
+def test_a_lost_record_is_recorded_again_by_a_long_running_scheduler(world: World) -> None:
+    """Redis lost the subscriptions (restarted without persistence, a failover): the scheduler
+    that recorded the hub before must not trust its memory of that forever."""
+    subscribed(world)
+    world.client.delete(*world.client.keys(f"{{{world.keys.prefix}:websub}}*"))
+    world.serve_feed(range(3))
+    world.poller.poll(world.feed)
+    assert world.record() == {}  # remembered as recorded a moment ago: no Redis trip
+    world.clock.now += 3601
+    world.serve_feed(range(4))
+    world.poller.poll(world.feed)
+    assert world.record()["hub"] == world.hub.url

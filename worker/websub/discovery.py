@@ -4,8 +4,8 @@ spec orders them. The hub URL is untrusted feed content: it is only recorded her
 request to it goes through the SSRF guard (hubclient.py).
 
 `HubRecorder.record` is the poller's `on_parsed` hook: it writes to Redis only when a feed's hub,
-topic or base URL differs from what this process last recorded, so a poll usually costs nothing
-more. The base URL is where a redirected feed's body came from: the poll parsed it against that
+topic or base URL differs from what this process last recorded (or that was over an hour ago:
+Redis may have lost it), so a poll usually costs nothing more. The base URL is where a redirected feed's body came from: the poll parsed it against that
 URL (a GUID such as "post-7" is joined to it), so a push is parsed against it too, or the same
 entry would get another identity and be queued twice.
 """
@@ -28,6 +28,7 @@ _MAX_URL_LENGTH = 2048
 
 Hub = tuple[str, str]  # (hub URL, topic URL); ("", "") when the feed names no hub
 Found = tuple[str, str, str]  # hub, topic, base URL ("" when the feed URL itself)
+_TRUSTED_FOR_S = 3600.0  # then Redis is asked again (it may have lost the record meanwhile)
 
 
 def header_links(value: str) -> list[tuple[str, str]]:
@@ -80,7 +81,9 @@ class HubRecorder:
         self.store = store
         self.log = log
         self.clock = clock
-        self._known: dict[str, Found] = {}  # feed URL -> what this process last recorded
+        # feed URL -> what this process last recorded (or found unrecorded), and until when
+        # that is trusted without asking Redis
+        self._known: dict[str, tuple[Found, float]] = {}
         self._lock = threading.Lock()
 
     def record(
@@ -90,24 +93,29 @@ class HubRecorder:
         try:
             hub, topic = discover(feed.url, headers, parsed.links, base=url)
             found = (hub, topic, url if hub and url != feed.url else "")
+            now = self.clock()
             with self._lock:
-                known = self._known.get(feed.url)
-            if found == known or (known is None and not hub and not self._had_hub(feed)):
+                known, until = self._known.get(feed.url) or (None, 0.0)
+            if now >= until:
+                known = None
+            if found == known or (known is None and not hub and not self._had_hub(feed, now)):
                 return
-            if self.store.record_hub(feed.url, *found, self.clock()):
+            if self.store.record_hub(feed.url, *found, now):
                 self._log_change(feed, found)
-            with self._lock:
-                self._known[feed.url] = found
+            self._remember(feed, found, now)
         except Exception as exc:  # discovery is an extra: the poll must go on regardless
             self.log.warning("websub_discovery_failed", feed=feed_name(feed), error=str(exc))
 
-    def _had_hub(self, feed: FeedLike) -> bool:
-        """Asked once per feed per process, for feeds naming no hub: did it name one before?"""
+    def _had_hub(self, feed: FeedLike, now: float) -> bool:
+        """Asked once an hour at most per feed, for feeds naming no hub: did it name one?"""
         had = self.store.has_record(feed.url)
         if not had:
-            with self._lock:
-                self._known[feed.url] = ("", "", "")
+            self._remember(feed, ("", "", ""), now)
         return had
+
+    def _remember(self, feed: FeedLike, found: Found, now: float) -> None:
+        with self._lock:
+            self._known[feed.url] = (found, now + _TRUSTED_FOR_S)
 
     def _log_change(self, feed: FeedLike, found: Found) -> None:
         if found[0]:
