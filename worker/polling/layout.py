@@ -5,7 +5,8 @@ A changed feed is mostly the items of the previous poll plus one or two new ones
 time grows with the items it is given. Expat (C; only the start and end of elements reach
 Python) finds the byte span of every item or entry, and each span is digested together with
 what else can change its meaning: the feed's URL and content type, the XML declaration, the
-doctype, the root and channel start tags and every namespace declaration outside the items.
+doctype, the start tags of the root and the channel (the items' only ancestors) and every
+namespace declaration outside the items.
 Cutting whole elements out of well-formed XML leaves well-formed XML with the same header,
 namespaces and bases, so feedparser reads the remaining items as it would in the full body.
 
@@ -145,7 +146,8 @@ class _Scan:
         if name in _ITEMS or name.rpartition(" ")[2] in ("item", "entry"):
             self._start_item(name, depth)
             return
-        if depth <= 1:  # the root and the channel: their attributes (xml:base, version) count
+        if depth == 0 or (depth == 1 and name in _CONTAINERS):  # the items' ancestors: their
+            # attributes (xml:base, xml:lang, version) count; the header's other elements not
             self.context.append(f"<{name} {sorted(attributes.items())}")
         self._path.append(name)
 
