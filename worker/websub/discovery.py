@@ -5,9 +5,10 @@ request to it goes through the SSRF guard (hubclient.py).
 
 `HubRecorder.record` is the poller's `on_parsed` hook: it writes to Redis only when a feed's hub,
 topic or base URL differs from what this process last recorded (or that was over an hour ago:
-Redis may have lost it), so a poll usually costs nothing more. The base URL is where a redirected feed's body came from: the poll parsed it against that
-URL (a GUID such as "post-7" is joined to it), so a push is parsed against it too, or the same
-entry would get another identity and be queued twice.
+Redis may have lost it), so a poll usually costs nothing more. The base URL is where a
+redirected feed's body came from: the poll parsed it against that URL (a GUID such as "post-7"
+is joined to it), so a push is parsed against it too, or the same entry would get another
+identity and be queued twice.
 """
 
 from __future__ import annotations
