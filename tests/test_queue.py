@@ -10,6 +10,7 @@ from redis.cluster import key_slot
 
 from worker.dedupe.exact import ExactDedupe, Verdict
 from worker.pipeline.emit import AlertEmitter, PendingAlert
+from worker.queue.connection import read_hashes
 from worker.queue.embedded import EmbeddedRedis, server_config, socket_path_for
 from worker.queue.keys import Keys
 from worker.queue.streams import StreamConsumer
@@ -176,3 +177,16 @@ def test_title_keys_are_per_feed_normalised_and_skip_generic_titles() -> None:
     assert key == title_key("https://a/feed", "putin xi declare  opposition to nato expansion!")
     assert key != title_key("https://b/feed", "Putin, Xi declare opposition to NATO expansion")
     assert title_key("https://a/feed", "Live updates") is None
+
+
+def test_read_hashes_returns_each_hash_in_order_across_batches(
+    client: redis.Redis, keys: Keys
+) -> None:
+    names = [keys.feed_state(f"https://feeds.example/{i}") for i in range(7)]
+    for i, name in enumerate(names):
+        if i != 3:  # one feed never polled: no hash at all
+            client.hset(name, mapping={"n": str(i), "status": "ok"})
+    found = read_hashes(client, names, batch=3)
+    assert found[3] == {}
+    assert [row.get("n") for row in found] == ["0", "1", "2", None, "4", "5", "6"]
+    assert all(row["status"] == "ok" for i, row in enumerate(found) if i != 3)

@@ -18,7 +18,7 @@ from worker.polling.feeds import FeedParseError, parse_feed
 from worker.polling.health import feed_status
 from worker.polling.opml import FeedEntry, discover_feeds, parse_opml, to_opml
 from worker.polling.setup import health_policy
-from worker.queue.connection import read_hash
+from worker.queue.connection import read_hashes
 
 IMPORT_FILE = "feeds-imported.yaml"
 COLUMNS = ("feed", "status", "last success", "last new item", "next poll", "errors")
@@ -82,7 +82,9 @@ def format_table(rows: Sequence[tuple[str, ...]]) -> str:
 
 
 def print_health(rt: Any, out: TextIO = sys.stdout) -> int:
-    states = {f.url: read_hash(rt.client, rt.keys.feed_state(f.url)) for f in rt.settings.feeds}
+    urls = [feed.url for feed in rt.settings.feeds]
+    found = read_hashes(rt.client, [rt.keys.feed_state(url) for url in urls])
+    states = dict(zip(urls, found, strict=True))
     rows = health_rows(rt.settings, states, time.time())
     print(format_table(rows), file=out)
     for feed in rt.settings.feeds:
@@ -100,7 +102,7 @@ def print_websub(rt: Any, out: TextIO) -> None:
     from worker.websub.store import WebSubStore
 
     store, now = WebSubStore(rt.client, rt.keys), time.time()
-    records = {f.url: store.read(f.url) for f in rt.settings.feeds}
+    records = store.read_many([feed.url for feed in rt.settings.feeds])
     for line in websub_lines(rt.settings.feeds, records, now, lambda epoch: when(epoch, now)):
         print(line, file=out)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,19 @@ def resolve_redis(url: str | None, data_dir: Path) -> tuple[str, EmbeddedRedis |
 def read_hash(client: Client, key: str) -> dict[str, str]:
     reply: Any = client.hgetall(key)
     return {str(field): str(value) for field, value in reply.items()}
+
+
+def read_hashes(client: Client, keys: Sequence[str], batch: int = 1000) -> list[dict[str, str]]:
+    """`read_hash` of each key, in order, in pipelined batches (one round trip per batch, not
+    per key: `wirewatch feeds` reads one hash per feed, and there may be tens of thousands)."""
+    found: list[dict[str, str]] = []
+    for start in range(0, len(keys), batch):
+        pipe = client.pipeline(transaction=False)
+        for key in keys[start : start + batch]:
+            pipe.hgetall(key)
+        replies: Any = pipe.execute()
+        found.extend({str(f): str(v) for f, v in reply.items()} for reply in replies)
+    return found
 
 
 def write_hash(client: Client, key: str, fields: Mapping[str, str]) -> None:

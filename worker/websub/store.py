@@ -9,10 +9,10 @@ The record holds the subscription's secret: nothing here logs a record.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from worker.queue.connection import Client, read_hash
+from worker.queue.connection import Client, read_hash, read_hashes
 from worker.queue.keys import Keys
 
 # KEYS: hash, due set. ARGV: member, due score ('' keeps it), n, n (field, expected) pairs, then
@@ -77,6 +77,11 @@ class WebSubStore:
 
     def read(self, feed_url: str) -> dict[str, str]:
         return read_hash(self.client, self.keys.websub_subscription(feed_url))
+
+    def read_many(self, feed_urls: Sequence[str]) -> dict[str, dict[str, str]]:
+        """`read` of each feed, pipelined."""
+        keys = [self.keys.websub_subscription(url) for url in feed_urls]
+        return dict(zip(feed_urls, read_hashes(self.client, keys), strict=True))
 
     def has_record(self, feed_url: str) -> bool:
         return bool(self.client.exists(self.keys.websub_subscription(feed_url)))
