@@ -13,7 +13,7 @@ import yaml
 
 from tests.support.cli import run_cli, start_cli, write_config
 from tests.support.httpserver import LocalServer
-from tests.support.roles import stop, wait_until
+from tests.support.roles import StderrTail, stop, wait_until
 from tests.support.site import mount_seed_site
 from worker.errors import QueryError
 from worker.observability.logging import get_logger
@@ -120,29 +120,43 @@ def test_running_workers_follow_a_config_edit_and_ignore_a_broken_one(
     assert "config_reload_failed" in log
 
 
+def loaded_versions(tail: StderrTail) -> list[int]:
+    """The watchlist set versions a worker has logged loading so far."""
+    return [
+        json.loads(line)["version"] for line in list(tail.lines) if '"watchlists_loaded"' in line
+    ]
+
+
+def switched_after_start(tail: StderrTail) -> bool:
+    return max(loaded_versions(tail), default=0) >= 2
+
+
 def test_sighup_and_the_reload_command_switch_every_worker(
     tmp_path: Path, server: LocalServer, redis_url: str, prefix: str, client: redis.Redis
 ) -> None:
     site = mount_seed_site(server)
     keys = Keys(prefix)
     config = write_config(tmp_path, prefix, [site["feed"]])
-    workers = [start_cli("worker", "--config", str(config), redis_url=redis_url) for _ in range(2)]
-    assert wait_until(lambda: len(published_ids(client, keys)) == 3, timeout=60)
+    workers = [
+        StderrTail(start_cli("worker", "--config", str(config), redis_url=redis_url))
+        for _ in range(2)
+    ]
+    try:
+        assert wait_until(lambda: len(published_ids(client, keys)) == 3, timeout=60)
 
-    (tmp_path / "other").mkdir()
-    other = write_config(tmp_path / "other", prefix, [])
-    edit_watchlists(other, [{"id": "only", "query": "Taiwan"}])
-    reload = run_cli("reload", "--config", str(other), redis_url=redis_url)
-    assert reload.returncode == 0, reload.stderr
-    assert published_ids(client, keys) == ["only"]
+        (tmp_path / "other").mkdir()
+        other = write_config(tmp_path / "other", prefix, [])
+        edit_watchlists(other, [{"id": "only", "query": "Taiwan"}])
+        reload = run_cli("reload", "--config", str(other), redis_url=redis_url)
+        assert reload.returncode == 0, reload.stderr
+        assert published_ids(client, keys) == ["only"]
+        # Every running worker switches to the published set (it checks about once a second).
+        assert wait_until(lambda: all(map(switched_after_start, workers)), timeout=60)
 
-    workers[0].send_signal(signal.SIGHUP)  # its own config again
-    assert wait_until(lambda: len(published_ids(client, keys)) == 3, timeout=30)
-    logs = [stop(w) for w in workers]
-    for log in logs:
-        loaded = [
-            json.loads(line)["version"]
-            for line in log.splitlines()
-            if '"watchlists_loaded"' in line
-        ]
-        assert max(loaded) >= 2, "each worker switched to a newer set while running"
+        workers[0].process.send_signal(signal.SIGHUP)  # its own config again
+        assert wait_until(lambda: len(published_ids(client, keys)) == 3, timeout=30)
+        newest = int(client.hget(keys.watchlists, "version") or 0)
+        assert wait_until(lambda: max(loaded_versions(workers[1])) >= newest, timeout=60)
+    finally:
+        logs = [worker.stop() for worker in workers]
+    assert all("Traceback" not in log for log in logs), logs
