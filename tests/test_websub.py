@@ -1052,3 +1052,35 @@ def test_a_lost_record_is_recorded_again_by_a_long_running_scheduler(world: Worl
     world.serve_feed(range(4))
     world.poller.poll(world.feed)
     assert world.record()["hub"] == world.hub.url
+
+
+def test_a_feed_unchanged_since_before_websub_was_enabled_is_fetched_whole_once(
+    world: World,
+) -> None:
+    """Polled first without WebSub, the feed answers 304 to its validators from then on; once
+    WebSub is on, the next poll asks without validators, finds the hub and subscribes; after
+    that polls are conditional again."""
+    body = atom(world.hub.url, range(2))
+    seen: list[dict[str, str]] = []
+
+    def conditional(request: Request) -> Response:
+        seen.append(request.headers)
+        if request.headers.get("If-None-Match") == '"v1"':
+            return Response(304)
+        return Response(200, body, {"ETag": '"v1"', "Content-Type": "application/atom+xml"})
+
+    world.site.route("/feed.xml", conditional)
+    hook, world.poller.on_parsed = world.poller.on_parsed, None  # WebSub not enabled yet
+    assert world.poller.poll(world.feed).status == "new_items"
+    assert world.poller.poll(world.feed).status == "unchanged"
+    assert seen[-1].get("If-None-Match") == '"v1"'
+    assert world.record() == {}
+
+    world.poller.on_parsed = hook  # enabled (a restart with websub on)
+    assert world.poller.poll(world.feed).status == "unchanged"  # nothing new to queue
+    assert "If-None-Match" not in seen[-1]
+    world.manager.step()
+    assert world.record()["state"] == ACTIVE
+    world.poller.poll(world.feed)
+    assert seen[-1].get("If-None-Match") == '"v1"'  # conditional again
+    assert len(world.queued()) == 2

@@ -215,16 +215,20 @@ class FeedPoller:
         pipe.execute()
 
     def _fetch_and_queue(self, feed: FeedLike, state: Mapping[str, str]) -> _Success:
+        # With a parsed-feed hook (WebSub discovery), a feed whose body it has never seen is
+        # fetched and parsed whole once: one unchanged since before the hook was set would
+        # otherwise answer 304 (or the same body) forever, and its hub would never be found.
+        first_look = self.on_parsed is not None and not state.get("hook_saw_body")
         result = self.fetcher.fetch(
             feed.url,
             trusted=True,
-            etag=state.get("etag") or None,
-            last_modified=state.get("last_modified") or None,
+            etag=None if first_look else state.get("etag") or None,
+            last_modified=None if first_look else state.get("last_modified") or None,
         )
         if result.not_modified:
             return _Success(result.headers, {})
         body_hash = hashlib.sha256(result.body).hexdigest()
-        if body_hash == state.get("body_hash"):
+        if body_hash == state.get("body_hash") and not first_look:
             return _Success(result.headers, validators(result.headers))
         content_type = result.headers.get("content-type")
         known = decode_known(state.get("known_entries"))
@@ -234,9 +238,10 @@ class FeedPoller:
         items = [to_feed_item(e, feed.url, name, list(feed.tags)) for e in delta.feed.entries]
         feed_part = short_hash(feed.url)
         added = self.enqueue(items, also_seen=[f"{feed_part}:{k.identity}" for k in delta.kept])
+        updates = {**validators(result.headers), "body_hash": body_hash, **parsed_facts(delta)}
         if self.on_parsed is not None:
             self.on_parsed(feed, result.url, result.headers, delta.feed)
-        updates = {**validators(result.headers), "body_hash": body_hash, **parsed_facts(delta)}
+            updates["hook_saw_body"] = "1"
         updates["known_entries"] = encode_known(delta.known) if delta.known is not None else ""
         if added:
             updates["last_new_item"] = str(self.clock())
