@@ -1,6 +1,6 @@
 """The fetcher talks to httpcore's pool directly: response headers must come out as httpx gave
-them (decoded ASCII, else UTF-8, else Latin-1; repeated names joined), validators go back as
-received, and the Host header is the URL's."""
+them (decoded ASCII, else UTF-8, else Latin-1; repeated names joined), validators go back byte
+for byte as received, and the Host header is the URL's."""
 
 from __future__ import annotations
 
@@ -84,18 +84,25 @@ def test_repeated_headers_are_joined_and_names_lower_cased(fetcher: Fetcher) -> 
     [(b'"caf\xc3\xa9"', '"café"'), (b'"caf\xe9"', '"café"')],
     ids=["utf-8", "latin-1"],
 )
-def test_non_ascii_validator_is_decoded_and_sent_back(
+def test_non_ascii_validator_is_decoded_and_sent_back_byte_for_byte(
     fetcher: Fetcher, raw: bytes, expected: str
 ) -> None:
-    for server in serve(raw_response(b"ETag: " + raw)):
+    for server in serve(raw_response(b"ETag: " + raw, b"Last-Modified: " + raw)):
         url = f"http://127.0.0.1:{server.port}/feed"
-        etag = fetcher.fetch(url, trusted=True).headers["etag"]
-        assert etag == expected
-        fetcher.fetch(url, trusted=True, etag=etag)
-        sent = [line for line in server.heads[1].split(b"\r\n") if line.startswith(b"If-None")]
-        # As UTF-8 either way (not byte-exact for a Latin-1 one, which is rare); httpx refused
-        # any non-ASCII header value, and the poll failed on every later request.
-        assert sent == [b'If-None-Match: "caf\xc3\xa9"']
+        result = fetcher.fetch(url, trusted=True)
+        assert result.headers["etag"] == expected  # readable, as httpx decoded it
+        kept = result.validators
+        fetcher.fetch(url, trusted=True, etag=kept["etag"], last_modified=kept["last_modified"])
+        lines = server.heads[1].split(b"\r\n")
+        # What the server sent, whatever its encoding: anything else never matches, no 304.
+        assert b"If-None-Match: " + raw in lines
+        assert b"If-Modified-Since: " + raw in lines
+
+
+def test_a_validator_stored_decoded_by_an_older_version_is_sent_as_utf_8(fetcher: Fetcher) -> None:
+    for server in serve(raw_response(b'ETag: "v"')):
+        fetcher.fetch(f"http://127.0.0.1:{server.port}/feed", trusted=True, etag='"€"')
+        assert b'If-None-Match: "\xe2\x82\xac"' in server.heads[0].split(b"\r\n")
 
 
 def test_redirect_location_joined_against_the_url(fetcher: Fetcher) -> None:

@@ -55,6 +55,8 @@ class FetchResult:
     headers: dict[str, str] = field(default_factory=dict)  # lower-case names
     body: bytes = b""
     not_modified: bool = False
+    # ETag and Last-Modified byte for byte (see `_validators`), under "etag", "last_modified"
+    validators: dict[str, str] = field(default_factory=dict)
 
 
 class HttpStatusFetchError(HttpStatusError):
@@ -165,7 +167,9 @@ class Fetcher:
         if status >= 400:
             raise HttpStatusFetchError(status, url, headers.get("retry-after"))
         body = self._read_body(url, response, headers)
-        return FetchResult(final_url, status, headers, body)
+        return FetchResult(
+            final_url, status, headers, body, validators=_validators(response.headers)
+        )
 
     def _read_body(self, url: str, response: httpcore.Response, headers: dict[str, str]) -> bytes:
         cap = self._limits.max_bytes
@@ -258,12 +262,35 @@ def _decoded_headers(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
     return headers
 
 
+_VALIDATOR_NAMES = {b"etag": "etag", b"last-modified": "last_modified"}
+
+
+def _validators(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
+    """ETag and Last-Modified as Latin-1 text, which maps each byte to one character: sent back
+    in a conditional request they are the server's bytes, whatever their encoding (decoded as
+    UTF-8 and encoded back, a Latin-1 ETag changed and the server never answered 304)."""
+    found: dict[str, str] = {}
+    for name, value in raw:
+        key = _VALIDATOR_NAMES.get(name.lower())
+        if key is not None:
+            text = value.decode("iso-8859-1")
+            found[key] = f"{found[key]}, {text}" if key in found else text
+    return found
+
+
 def _encoded(*headers: tuple[str, str]) -> _Headers:
     return tuple((name.encode("ascii"), value.encode("ascii")) for name, value in headers)
 
 
 def _conditional_headers(etag: str | None, last_modified: str | None) -> _Headers:
-    """Validators as the server sent them (decoded by _decoded_headers: UTF-8 round-trips;
-    httpx encoded header values so too)."""
+    """Validators as the server sent them (`FetchResult.validators`: Latin-1 text of its bytes).
+    A value no Latin-1 text can hold was stored decoded by an older version: sent as UTF-8."""
     found = [("If-None-Match", etag), ("If-Modified-Since", last_modified)]
-    return tuple((name.encode(), value.encode("utf-8")) for name, value in found if value)
+    return tuple((name.encode(), _validator_bytes(value)) for name, value in found if value)
+
+
+def _validator_bytes(value: str) -> bytes:
+    try:
+        return value.encode("iso-8859-1")
+    except UnicodeEncodeError:
+        return value.encode("utf-8")

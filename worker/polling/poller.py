@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from worker.errors import FetchError
-from worker.fetching import Fetcher, HttpStatusFetchError
+from worker.fetching import Fetcher, FetchResult, HttpStatusFetchError
 from worker.polling.backoff import retry_after_seconds
 from worker.polling.feeds import (
     FeedDelta,
@@ -118,8 +118,10 @@ def feed_name(feed: FeedLike) -> str:
     return feed.name or feed.url
 
 
-def validators(headers: Mapping[str, str]) -> dict[str, str]:
-    return {"etag": headers.get("etag", ""), "last_modified": headers.get("last-modified", "")}
+def validators(result: FetchResult) -> dict[str, str]:
+    """The response's ETag and Last-Modified, kept to be sent back byte for byte."""
+    found = result.validators
+    return {"etag": found.get("etag", ""), "last_modified": found.get("last_modified", "")}
 
 
 def state_float(state: Mapping[str, str], name: str) -> float | None:
@@ -229,7 +231,7 @@ class FeedPoller:
             return _Success(result.headers, {})
         body_hash = hashlib.sha256(result.body).hexdigest()
         if body_hash == state.get("body_hash") and not first_look:
-            return _Success(result.headers, validators(result.headers))
+            return _Success(result.headers, validators(result))
         content_type = result.headers.get("content-type")
         known = decode_known(state.get("known_entries"))
         delta = parse_feed_delta(result.body, url=result.url, content_type=content_type,
@@ -238,7 +240,7 @@ class FeedPoller:
         items = [to_feed_item(e, feed.url, name, list(feed.tags)) for e in delta.feed.entries]
         feed_part = short_hash(feed.url)
         added = self.enqueue(items, also_seen=[f"{feed_part}:{k.identity}" for k in delta.kept])
-        updates = {**validators(result.headers), "body_hash": body_hash, **parsed_facts(delta)}
+        updates = {**validators(result), "body_hash": body_hash, **parsed_facts(delta)}
         if self.on_parsed is not None:
             self.on_parsed(feed, result.url, result.headers, delta.feed)
             updates["hook_saw_body"] = "1"
