@@ -29,6 +29,8 @@ from worker.pipeline.process import ItemProcessor
 from worker.pipeline.runner import WorkerLoop
 from worker.pipeline.watchlists import ConfigWatcher, SharedWatchlists
 from worker.polling.poller import FeedPoller
+from worker.polling.reload import FeedConfigWatcher
+from worker.polling.scheduler import FeedScheduler
 from worker.polling.setup import build_poller, build_scheduler, host_gate, poll_feeds_once
 from worker.queue.connection import Client, open_client
 from worker.queue.keys import ALERTS_GROUP, ITEMS_GROUP, Keys
@@ -110,6 +112,21 @@ class Runtime:
         watcher.requested = self.reload_requested
         return watcher
 
+    def feed_watcher(self, scheduler: FeedScheduler) -> FeedConfigWatcher | None:
+        """Watches the config files (and SIGHUP) to reload the scheduler's feeds."""
+        if self.config_path is None:
+            return None
+        path = self.config_path
+        return FeedConfigWatcher(
+            path,
+            lambda: load_config(path, os.environ),
+            scheduler,
+            self.settings,
+            self.log,
+            self.config_signature,
+            requested=self.reload_requested,
+        )
+
     def fetcher(self) -> Fetcher:
         fetcher = Fetcher(fetch_limits(self.settings))
         self._closers.append(fetcher)
@@ -183,7 +200,11 @@ class Runtime:
 
 # -- long-running roles ----------------------------------------------------------------------
 def run_scheduler(rt: Runtime, stop: threading.Event) -> None:
-    build_scheduler(rt.settings, rt.poller(), rt.log).run_until(stop)
+    scheduler = build_scheduler(rt.settings, rt.poller(), rt.log)
+    watcher = rt.feed_watcher(scheduler)
+    if watcher is not None:
+        threading.Thread(target=watcher.run, args=(stop,), name="feed-watch", daemon=True).start()
+    scheduler.run_until(stop)
 
 
 def run_websub(rt: Runtime, stop: threading.Event) -> None:

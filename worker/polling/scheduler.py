@@ -13,6 +13,11 @@ that feed then fire at its due time, so they take over within one interval.
 
 Host politeness is asked without blocking: a feed whose host is busy goes back on the timer for
 as long as the host asks, and no polling thread sits idle.
+
+The feed list can be replaced while running (`replace_feeds`, on a config reload): a removed
+feed's timer entry is dropped when it comes due and a poll of it already running finishes; an
+added one is due now (or at its stored due time); a changed one is polled with its new settings
+from its next poll on.
 """
 
 from __future__ import annotations
@@ -69,6 +74,20 @@ def first_delay(next_poll: float | None, now: float, rand: float) -> float:
 
 
 @dataclass(frozen=True)
+class FeedChanges:
+    """What replacing the feed list did, for the reload log."""
+
+    added: int
+    removed: int
+    changed: int
+
+
+def feed_settings(feed: FeedLike) -> tuple[str | None, float, tuple[str, ...]]:
+    """What a config edit can change about a feed (its URL is its identity)."""
+    return feed.name, feed.interval, tuple(feed.tags)
+
+
+@dataclass(frozen=True)
 class Claim:
     kind: str  # "mine", "later" (due at `due`), "leased" (another process polls it)
     token: str = ""
@@ -104,6 +123,7 @@ class FeedScheduler:
         self._release = client.register_script(_RELEASE)
         self._stopped = threading.Event()
         self._due: list[tuple[float, int, str]] = []  # heap of (due time, tie-break, feed URL)
+        self._timed: set[str] = set()  # feeds with a heap entry or a poll running: one each
         self._order = itertools.count()
         self._lock = threading.Lock()
         self._in_flight = 0
@@ -115,10 +135,11 @@ class FeedScheduler:
         )
 
     def start(self) -> None:
+        urls = list(self.feeds)
         now = self.clock()
-        for url, stored in zip(self.feeds, self._stored_due_times(), strict=True):
+        for url, stored in zip(urls, self._stored_due_times(urls), strict=True):
             spread = random.random() * self.start_spread_s / _START_SPREAD_S
-            self._push(url, now + first_delay(stored, now, spread))
+            self._time_feed(url, now + first_delay(stored, now, spread))
         self._aps.add_job(self._dispatch, "interval", seconds=self.tick_s, id="feed-timer")
         self._aps.start()
         self.log.info("scheduler_started", feeds=len(self.feeds))
@@ -135,11 +156,26 @@ class FeedScheduler:
         self.stop()
         self.log.info("scheduler_stopped")
 
-    def _stored_due_times(self) -> list[float | None]:
+    def _stored_due_times(self, urls: Sequence[str]) -> list[float | None]:
         pipe = self.poller.client.pipeline(transaction=False)
-        for url in self.feeds:
+        for url in urls:
             pipe.hget(self.poller.keys.feed_state(url), "next_poll")
         return [float(v) if v else None for v in pipe.execute()]
+
+    def replace_feeds(self, feeds: Sequence[FeedLike]) -> FeedChanges:
+        """Poll these feeds from now on (see the module docstring for what happens to each)."""
+        new = {feed.url: feed for feed in feeds}
+        old = self.feeds
+        added = [url for url in new if url not in old]
+        changed = [
+            url for url in new if url in old and feed_settings(new[url]) != feed_settings(old[url])
+        ]
+        stored = self._stored_due_times(added)  # before the swap: a Redis error changes nothing
+        self.feeds = new  # one assignment: a poll starting now sees the old list or the new one
+        now = self.clock()
+        for url, due in zip(added, stored, strict=True):
+            self._time_feed(url, now + first_delay(due, now, 0.0))
+        return FeedChanges(len(added), sum(url not in new for url in old), len(changed))
 
     def claim(self, feed_url: str) -> Claim:
         keys = self.poller.keys
@@ -169,12 +205,13 @@ class FeedScheduler:
         claim = self.claim(feed_url)
         if claim.kind != "mine":
             return None
-        outcome = self._poll_claimed(feed_url, claim)
+        outcome = self._poll_claimed(self.feeds[feed_url], claim)
         return outcome if isinstance(outcome, PollOutcome) else None
 
-    def _poll_claimed(self, feed_url: str, claim: Claim) -> PollOutcome | float:
+    def _poll_claimed(self, feed: FeedLike, claim: Claim) -> PollOutcome | float:
         """Poll a claimed feed inside its host's limits, or the seconds the host asks to wait.
         Lease and host slot are released with the state write when the poll gets that far."""
+        feed_url = feed.url
         released = False
 
         def finish(pipe: Any) -> None:
@@ -189,7 +226,7 @@ class FeedScheduler:
             slot = self._host_slot(feed_url)
             if not isinstance(slot, HostSlot | None):
                 return slot
-            return self._poll_guarded(self.feeds[feed_url], claim.state, finish)
+            return self._poll_guarded(feed, claim.state, finish)
         finally:
             if not released:
                 finish(None)
@@ -208,18 +245,34 @@ class FeedScheduler:
 
     # -- timing within this process ------------------------------------------------------------
 
-    def _push(self, feed_url: str, due: float) -> None:
+    def _time_feed(self, feed_url: str, due: float) -> None:
+        """Put a feed on the timer unless it is there already (or being polled): a feed
+        removed and added back before its old entry came due keeps that entry."""
         with self._lock:
-            heapq.heappush(self._due, (due, next(self._order), feed_url))
+            if feed_url not in self._timed:
+                self._timed.add(feed_url)
+                heapq.heappush(self._due, (due, next(self._order), feed_url))
+
+    def _push(self, feed_url: str, due: float) -> None:
+        """Put a polled feed back on the timer, or let it go if it is no longer configured."""
+        with self._lock:
+            if feed_url in self.feeds:
+                heapq.heappush(self._due, (due, next(self._order), feed_url))
+            else:
+                self._timed.discard(feed_url)
 
     def _pop_due(self) -> str | None:
-        """The next due feed, counted in flight, while a polling thread is free."""
+        """The next due feed, counted in flight, while a polling thread is free; the entries of
+        feeds removed from the config are dropped on the way."""
         now = self.clock()
         with self._lock:
-            if self._in_flight >= self.concurrency or not self._due or self._due[0][0] > now:
-                return None
-            self._in_flight += 1
-            return heapq.heappop(self._due)[2]
+            while self._in_flight < self.concurrency and self._due and self._due[0][0] <= now:
+                feed_url = heapq.heappop(self._due)[2]
+                if feed_url in self.feeds:
+                    self._in_flight += 1
+                    return feed_url
+                self._timed.discard(feed_url)
+            return None
 
     def _dispatch(self) -> None:
         """Hand due feeds to the polling threads that are free (one pass: at most one feed per
@@ -248,12 +301,15 @@ class FeedScheduler:
 
     def _run_once(self, feed_url: str) -> float:
         """Claim, poll when allowed, and say when to look at this feed again."""
+        feed = self.feeds.get(feed_url)
+        if feed is None:  # removed since it was handed out: its entry is dropped after this
+            return 0.0
         claim = self.claim(feed_url)
         if claim.kind == "later":
             return claim.due - self.clock()
         if claim.kind == "leased":
             return _LEASED_RECHECK_S
-        outcome = self._poll_claimed(feed_url, claim)
+        outcome = self._poll_claimed(feed, claim)
         if isinstance(outcome, PollOutcome):
             return outcome.next_delay_s
         return outcome + random.random() * 0.05  # host busy: the feed stays due

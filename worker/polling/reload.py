@@ -1,0 +1,93 @@
+"""The scheduler's live feed list: it follows edits to the config files and SIGHUP.
+
+Like the workers' watchlists (worker/pipeline/watchlists.py), the config files are looked at
+about every two seconds and reloaded when they change or when SIGHUP asks. The whole config is
+loaded and validated; a config with any error changes nothing (`config_reload_failed`) and the
+feeds in force keep being polled. Only the feed list is applied live; the other settings the
+scheduler uses (Redis, fetch limits, politeness, polling policy...) are read once at start, so a
+change to them is logged as needing a restart and otherwise ignored.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from worker.config import Settings
+from worker.errors import ConfigError
+from worker.pipeline.watchlists import config_signature
+from worker.polling.scheduler import FeedScheduler
+
+# What the scheduler reads once at start; other sections belong to other roles.
+FIXED_SETTINGS = ("redis_url", "redis_prefix", "data_dir", "fetch", "scheduler", "websub", "log")
+
+
+def fixed_settings_changed(running: Settings, loaded: Settings) -> list[str]:
+    """Names of the start-time settings that differ (names only: values may hold secrets)."""
+    return [name for name in FIXED_SETTINGS if getattr(running, name) != getattr(loaded, name)]
+
+
+class FeedConfigWatcher:
+    """Reloads the scheduler's feeds when the config files change or on request (SIGHUP)."""
+
+    def __init__(
+        self,
+        path: Path,
+        load: Callable[[], Settings],
+        scheduler: FeedScheduler,
+        running: Settings,
+        log: Any,
+        loaded_signature: tuple[tuple[str, int, int], ...],
+        requested: threading.Event | None = None,
+        interval_s: float = 2.0,
+    ) -> None:
+        """`loaded_signature` is the files' signature taken before `running` was read, so an
+        edit made while the process was starting is still seen as a change."""
+        self.path = path
+        self.load = load
+        self.scheduler = scheduler
+        self.running = running
+        self.log = log
+        self.interval_s = interval_s
+        self.requested = requested if requested is not None else threading.Event()
+        self._signature = loaded_signature
+
+    def run(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            self.requested.wait(self.interval_s)
+            if stop.is_set():
+                return
+            changed = config_signature(self.path) != self._signature
+            if changed or self.requested.is_set():
+                self.requested.clear()
+                self._signature = config_signature(self.path)
+                self._reload_guarded()
+
+    def _reload_guarded(self) -> None:
+        try:
+            self.reload()
+        except Exception as exc:  # Redis down: the next edit or SIGHUP retries
+            self.log.exception("config_reload_failed", config=str(self.path), error=str(exc))
+
+    def reload(self) -> bool:
+        """Load the config and poll its feeds; on any config error keep the feeds in force."""
+        try:
+            loaded = self.load()
+        except ConfigError as exc:
+            self.log.error("config_reload_failed", config=str(self.path), error=str(exc))
+            return False
+        fixed = fixed_settings_changed(self.running, loaded)
+        if fixed:
+            self.log.warning("config_reload_needs_restart", config=str(self.path), settings=fixed)
+        changes = self.scheduler.replace_feeds(loaded.feeds)
+        self.log.info(
+            "feeds_reloaded",
+            config=str(self.path),
+            feeds=len(loaded.feeds),
+            added=changes.added,
+            removed=changes.removed,
+            changed=changes.changed,
+        )
+        return True
