@@ -98,7 +98,8 @@ def stop_event_on_signals() -> threading.Event:
 
 
 def reload_on_sighup(event: threading.Event) -> None:
-    """SIGHUP asks a running worker to reload its watchlists from the config files."""
+    """SIGHUP asks a running role to reload its config files (watchlists in a worker, feeds in a
+    scheduler)."""
 
     def handler(signum: int, _frame: object) -> None:
         event.set()
