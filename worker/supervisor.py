@@ -46,7 +46,7 @@ class Supervisor:
         return 0
 
     def _forward_hangup(self, signum: int, _frame: object) -> None:
-        """SIGHUP to `wirewatch run` reloads the watchlists: the worker does the reloading."""
+        """SIGHUP to `wirewatch run` reloads: the worker its watchlists, the scheduler its feeds."""
         for child in self.children.values():
             if child.poll() is None:
                 child.send_signal(signal.SIGHUP)
