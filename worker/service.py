@@ -22,7 +22,7 @@ from worker.dedupe.exact import ExactDedupe
 from worker.dedupe.stories import StoryIndex
 from worker.fetching import Fetcher, FetchLimits
 from worker.observability.logging import get_logger
-from worker.observability.resilience import keep_running
+from worker.observability.resilience import keep_running, wait_for_stop
 from worker.pipeline.article import PoliteFetcher
 from worker.pipeline.emit import AlertEmitter
 from worker.pipeline.process import ItemProcessor
@@ -212,7 +212,7 @@ def run_websub(rt: Runtime, stop: threading.Event) -> None:
     this process type keeps running (Procfile runners stop everything when one process ends)."""
     if not rt.settings.websub.enabled:
         rt.log.info("websub_disabled", hint="set websub.enabled and websub.public_url")
-        stop.wait()
+        wait_for_stop(stop)
         return
     from worker.websub.setup import WebSubRole
 

@@ -13,6 +13,20 @@ from typing import Any
 
 _FIRST_PAUSE_S = 0.5
 _MAX_PAUSE_S = 30.0
+_SIGNAL_CHECK_S = 0.5
+
+
+def wait_for_stop(stop: threading.Event) -> None:
+    """Block the main thread until `stop` is set, waking up twice a second.
+
+    `stop` is set by a SIGTERM/SIGINT handler, and Python runs handlers in the main thread only
+    when it runs bytecode. The kernel may deliver a process-wide signal to any thread: when it
+    lands on another one, a main thread blocked in a plain `stop.wait()` never wakes to run the
+    handler, and the role ignores SIGTERM until it is killed (seen under `wirewatch run`, where
+    Ctrl-C reaches every role). A timed wait returns regularly and lets the handler run.
+    """
+    while not stop.wait(_SIGNAL_CHECK_S):
+        pass
 
 
 def next_pause(previous_s: float) -> float:

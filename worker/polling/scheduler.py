@@ -36,6 +36,7 @@ from typing import Any
 from apscheduler.executors.pool import ThreadPoolExecutor as TimerExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from worker.observability.resilience import wait_for_stop
 from worker.polling.politeness import HostGate, HostSlot
 from worker.polling.poller import FeedLike, FeedPoller, PollOutcome, feed_name
 
@@ -152,7 +153,7 @@ class FeedScheduler:
 
     def run_until(self, stop: threading.Event) -> None:
         self.start()
-        stop.wait()
+        wait_for_stop(stop)
         self.stop()
         self.log.info("scheduler_stopped")
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from worker.config import Settings
 from worker.config.models import listen_address
+from worker.observability.resilience import wait_for_stop
 from worker.polling.poller import FeedPoller
 from worker.queue.connection import Client
 from worker.queue.keys import Keys
@@ -77,7 +78,7 @@ class WebSubRole:
             target=self.manager.run_until, args=(stop,), name="websub-manager", daemon=True
         )
         manager.start()
-        stop.wait()
+        wait_for_stop(stop)
         self.listener.stop()
         manager.join(timeout=self.manager.policy.request_timeout_s + 5)
         self.hubs.close()
