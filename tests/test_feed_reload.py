@@ -19,11 +19,15 @@ import yaml
 from tests.support.cli import start_cli, write_config
 from tests.support.httpserver import LocalServer, Request, Response
 from tests.support.roles import StderrTail, wait_until
+from worker.config import load_config
 from worker.fetching import Fetcher, FetchLimits
 from worker.observability.logging import get_logger
+from worker.pipeline.watchlists import config_signature
 from worker.polling.politeness import HostGate, HostLimit
 from worker.polling.poller import FeedPoller, PollPolicy
+from worker.polling.reload import FeedConfigWatcher
 from worker.polling.scheduler import FeedChanges, FeedScheduler
+from worker.queue.embedded import EmbeddedRedis
 from worker.queue.keys import Keys
 
 
@@ -218,3 +222,37 @@ def test_a_running_scheduler_follows_feed_edits_sighup_and_ignores_a_broken_conf
     finally:
         log = tail.stop()
     assert "Traceback" not in log, log
+
+
+def test_a_reload_that_failed_on_redis_is_retried_without_another_edit(tmp_path: Path) -> None:
+    """Redis was away when an edit was seen: the added feed must still be taken up once Redis is
+    back, not only at the next edit or SIGHUP (until then its entries would go unpolled)."""
+    server = EmbeddedRedis(tmp_path / "redis").start()
+    client = redis.Redis.from_url(server.url, decode_responses=True, socket_timeout=5)
+    stop = threading.Event()
+    try:
+        config = write_config(tmp_path, "retry", ["http://127.0.0.1:9/a"])
+        running = load_config(config, {})
+        with Fetcher(FetchLimits(timeout_s=5, allow_private_addresses=True)) as fetcher:
+            scheduler = fast_scheduler(
+                client, Keys("retry"), fetcher, [Feed(f.url) for f in running.feeds]
+            )
+            watcher = FeedConfigWatcher(
+                config, lambda: load_config(config, {}), scheduler, running, get_logger(),
+                config_signature(config), interval_s=0.05,
+            )  # fmt: skip
+            server.stop()
+            edit_config(config, [feed_row("http://127.0.0.1:9/a", "a"),
+                                 feed_row("http://127.0.0.1:9/b", "b")])  # fmt: skip
+            thread = threading.Thread(target=watcher.run, args=(stop,), daemon=True)
+            thread.start()
+            time.sleep(0.5)  # several passes over the edit while Redis is away
+            assert "http://127.0.0.1:9/b" not in scheduler.feeds
+            server.start()
+            assert wait_until(lambda: "http://127.0.0.1:9/b" in scheduler.feeds, timeout=10)
+            stop.set()
+            thread.join(10)
+    finally:
+        stop.set()
+        client.close()
+        server.stop()

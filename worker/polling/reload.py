@@ -53,6 +53,7 @@ class FeedConfigWatcher:
         self.interval_s = interval_s
         self.requested = requested if requested is not None else threading.Event()
         self._signature = loaded_signature
+        self._retry = False  # the last reload failed on something else than the config
 
     def run(self, stop: threading.Event) -> None:
         while not stop.is_set():
@@ -60,16 +61,20 @@ class FeedConfigWatcher:
             if stop.is_set():
                 return
             changed = config_signature(self.path) != self._signature
-            if changed or self.requested.is_set():
+            if changed or self.requested.is_set() or self._retry:
                 self.requested.clear()
                 self._signature = config_signature(self.path)
-                self._reload_guarded()
+                self._retry = not self._reload_guarded()
 
-    def _reload_guarded(self) -> None:
+    def _reload_guarded(self) -> bool:
+        """False when the reload failed for a reason other than the config (Redis down): it is
+        tried again on the next pass, or feeds added by the edit would wait for another edit."""
         try:
             self.reload()
-        except Exception as exc:  # Redis down: the next edit or SIGHUP retries
+        except Exception as exc:
             self.log.exception("config_reload_failed", config=str(self.path), error=str(exc))
+            return False
+        return True
 
     def reload(self) -> bool:
         """Load the config and poll its feeds; on any config error keep the feeds in force."""
