@@ -256,3 +256,34 @@ def test_a_reload_that_failed_on_redis_is_retried_without_another_edit(tmp_path:
         stop.set()
         client.close()
         server.stop()
+
+
+def test_the_watcher_outlives_a_config_path_it_cannot_stat(
+    tmp_path: Path, client: redis.Redis, keys: Keys, fetcher: Fetcher
+) -> None:
+    """An OSError looking at the files (here a symlink loop; EACCES, ESTALE on NFS) must not end
+    the watcher: the feed list would never follow an edit again until a restart."""
+    config = write_config(tmp_path, keys.prefix, ["http://127.0.0.1:9/a"])
+    text = config.read_text()
+    running = load_config(config, {})
+    scheduler = fast_scheduler(client, keys, fetcher, [Feed(f.url) for f in running.feeds])
+    watcher = FeedConfigWatcher(
+        config, lambda: load_config(config, {}), scheduler, running, get_logger(),
+        config_signature(config), interval_s=0.05,
+    )  # fmt: skip
+    stop = threading.Event()
+    thread = threading.Thread(target=watcher.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        config.unlink()
+        config.symlink_to(config)  # stat() fails with ELOOP
+        time.sleep(0.5)
+        assert thread.is_alive()
+        config.unlink()
+        config.write_text(text)
+        edit_config(config, [feed_row("http://127.0.0.1:9/a", "a"),
+                             feed_row("http://127.0.0.1:9/b", "b")])  # fmt: skip
+        assert wait_until(lambda: "http://127.0.0.1:9/b" in scheduler.feeds, timeout=10)
+    finally:
+        stop.set()
+        thread.join(10)

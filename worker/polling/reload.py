@@ -52,7 +52,7 @@ class FeedConfigWatcher:
         self.log = log
         self.interval_s = interval_s
         self.requested = requested if requested is not None else threading.Event()
-        self._signature = loaded_signature
+        self._signature: tuple[tuple[str, int, int], ...] | None = loaded_signature
         self._retry = False  # the last reload failed on something else than the config
 
     def run(self, stop: threading.Event) -> None:
@@ -60,11 +60,20 @@ class FeedConfigWatcher:
             self.requested.wait(self.interval_s)
             if stop.is_set():
                 return
-            changed = config_signature(self.path) != self._signature
-            if changed or self.requested.is_set() or self._retry:
+            signature = self._current_signature()
+            if signature != self._signature or self.requested.is_set() or self._retry:
                 self.requested.clear()
-                self._signature = config_signature(self.path)
+                self._signature = signature
                 self._retry = not self._reload_guarded()
+
+    def _current_signature(self) -> tuple[tuple[str, int, int], ...] | None:
+        """None while the files cannot be looked at (EACCES, ESTALE, a symlink loop): the load
+        then says why, and the watcher lives on to see them come back (an OSError here ended
+        its thread, and the feed list followed no edit again until a restart)."""
+        try:
+            return config_signature(self.path)
+        except OSError:
+            return None
 
     def _reload_guarded(self) -> bool:
         """False when the reload failed for a reason other than the config (Redis down): it is
