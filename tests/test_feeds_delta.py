@@ -271,3 +271,17 @@ def test_poll_of_a_changed_feed_queues_only_new_and_keeps_facts(
     finally:
         stale = list(client.scan_iter(match=f"{{{fresh_keys.prefix}:*"))
         client.delete(*stale)
+
+
+def test_a_prefix_bound_to_two_namespaces_is_parsed_whole() -> None:
+    """feedparser keeps one prefix map for the whole document: item b's `p:date` (an unknown
+    namespace) is read as dc:date only when item a, binding `p` to Dublin Core, is parsed
+    before it. The same entry must not come out otherwise for the item a poll skipped."""
+    dated = '<item xmlns:p="http://purl.org/dc/elements/1.1/"><guid>urn:g:a</guid>'
+    other = '<item xmlns:p="urn:other"><guid>urn:g:b</guid>'
+    body = rss(
+        f"{dated}<p:date>2026-01-01T00:00:00Z</p:date></item>",
+        f"{other}<p:date>2026-02-02T00:00:00Z</p:date></item>",
+    )
+    assert_same_as_full(body, "application/rss+xml", {0})
+    assert item_layout(body, url=URL, content_type="application/rss+xml") is None

@@ -105,6 +105,7 @@ class _Scan:
         self._item_start = -1
         self._item_depth = 0  # elements open inside the current item, itself included
         self._item_end_tag = re.compile(b"</item>")
+        self._prefixes: dict[str, str] = {}  # every prefix declared in the document: its URI
         parser = xml.parsers.expat.ParserCreate(namespace_separator=" ")
         parser.SetParamEntityParsing(xml.parsers.expat.XML_PARAM_ENTITY_PARSING_NEVER)
         parser.XmlDeclHandler = self._on_declaration
@@ -129,6 +130,10 @@ class _Scan:
         self.context.append(f"doctype {name} {system_id} {public_id}")
 
     def _on_namespace(self, prefix: str | None, uri: str) -> None:
+        if prefix is not None and self._prefixes.setdefault(prefix, uri) != uri:
+            # feedparser keeps one prefix map for the whole document: an item's elements would
+            # mean what the last item parsed before it bound their prefix to
+            raise _NotPlain
         if not self._item_depth:  # a declaration inside an item is part of its bytes
             self.context.append(f"xmlns {prefix} {uri}")
 
