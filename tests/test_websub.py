@@ -29,7 +29,7 @@ import redis
 
 from tests.support.cli import run_cli, start_cli, write_config
 from tests.support.httpserver import LocalServer, Request, Response
-from tests.support.roles import free_port, stop, wait_until
+from tests.support.roles import StderrTail, free_port, stop, wait_until
 from worker.config import load_config
 from worker.errors import ConfigError
 from worker.fetching import Fetcher, FetchLimits
@@ -1084,3 +1084,42 @@ def test_a_feed_unchanged_since_before_websub_was_enabled_is_fetched_whole_once(
     world.poller.poll(world.feed)
     assert seen[-1].get("If-None-Match") == '"v1"'  # conditional again
     assert len(world.queued()) == 2
+
+
+def test_websub_process_follows_feed_edits_with_the_scheduler(
+    tmp_path: Path, redis_url: str, client: redis.Redis, keys: Keys, prefix: str
+) -> None:
+    """A feed added to the config while both processes run is subscribed at its hub (the
+    scheduler finds the hub, the websub process must count the feed as configured), and a feed
+    removed from it is unsubscribed."""
+    port = free_port()
+    public_url = f"http://127.0.0.1:{port}/websub"
+    with LocalServer() as site, LocalServer() as hub_server:
+        hub = Hub(hub_server)
+        first, second = site.url("/a.xml"), site.url("/b.xml")
+        site.route("/a.xml", Response(200, atom(hub.url, range(2))))
+        site.route("/b.xml", Response(200, atom(hub.url, range(10, 12))))
+        section = {"enabled": True, "listen": f"127.0.0.1:{port}", "public_url": public_url}
+        config = write_config(tmp_path, prefix, [first], websub=section)
+        processes = [
+            StderrTail(start_cli(role, "--config", str(config), redis_url=redis_url))
+            for role in ("scheduler", "websub")
+        ]
+
+        def topics(mode: str) -> list[str]:
+            return [form["hub.topic"] for form in hub.requests if form.get("hub.mode") == mode]
+
+        store = WebSubStore(client, keys)
+        try:
+            assert wait_until(lambda: first in topics("subscribe"), timeout=60)
+            assert write_config(tmp_path, prefix, [first, second], websub=section) == config
+            assert wait_until(lambda: second in topics("subscribe"), timeout=60)
+            assert wait_until(lambda: client.xlen(keys.items_stream) == 4, timeout=30)
+            assert wait_until(lambda: store.read(second).get("state") == ACTIVE, timeout=30)
+            write_config(tmp_path, prefix, [second], websub=section)
+            assert wait_until(lambda: first in topics("unsubscribe"), timeout=60)
+            assert topics("unsubscribe") == [first]
+        finally:
+            logs = "".join(process.stop() for process in processes)
+            hub.http.close()
+    assert "Traceback" not in logs, logs

@@ -29,8 +29,7 @@ from worker.pipeline.process import ItemProcessor
 from worker.pipeline.runner import WorkerLoop
 from worker.pipeline.watchlists import ConfigWatcher, SharedWatchlists
 from worker.polling.poller import FeedPoller
-from worker.polling.reload import FeedConfigWatcher
-from worker.polling.scheduler import FeedScheduler
+from worker.polling.reload import FeedConfigWatcher, FeedList
 from worker.polling.setup import build_poller, build_scheduler, host_gate, poll_feeds_once
 from worker.queue.connection import Client, open_client
 from worker.queue.keys import ALERTS_GROUP, ITEMS_GROUP, Keys
@@ -112,15 +111,15 @@ class Runtime:
         watcher.requested = self.reload_requested
         return watcher
 
-    def feed_watcher(self, scheduler: FeedScheduler) -> FeedConfigWatcher | None:
-        """Watches the config files (and SIGHUP) to reload the scheduler's feeds."""
+    def feed_watcher(self, role: FeedList) -> FeedConfigWatcher | None:
+        """Watches the config files (and SIGHUP) to reload a role's feeds (scheduler, websub)."""
         if self.config_path is None:
             return None
         path = self.config_path
         return FeedConfigWatcher(
             path,
             lambda: load_config(path, os.environ),
-            scheduler,
+            role,
             self.settings,
             self.log,
             self.config_signature,
@@ -216,7 +215,11 @@ def run_websub(rt: Runtime, stop: threading.Event) -> None:
         return
     from worker.websub.setup import WebSubRole
 
-    WebSubRole(rt.settings, rt.poller(), rt.log).run_until(stop)
+    role = WebSubRole(rt.settings, rt.poller(), rt.log)
+    watcher = rt.feed_watcher(role)
+    if watcher is not None:  # follow feed edits as the scheduler does
+        threading.Thread(target=watcher.run, args=(stop,), name="feed-watch", daemon=True).start()
+    role.run_until(stop)
 
 
 def run_worker(rt: Runtime, stop: threading.Event) -> None:

@@ -11,14 +11,15 @@ change to them is logged as needing a restart and otherwise ignored.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from worker.config import Settings
 from worker.errors import ConfigError
 from worker.pipeline.watchlists import config_signature
-from worker.polling.scheduler import FeedScheduler
+from worker.polling.poller import FeedLike
+from worker.polling.scheduler import FeedChanges
 
 # What the scheduler reads once at start; other sections belong to other roles.
 FIXED_SETTINGS = ("redis_url", "redis_prefix", "data_dir", "fetch", "scheduler", "websub", "log")
@@ -29,14 +30,20 @@ def fixed_settings_changed(running: Settings, loaded: Settings) -> list[str]:
     return [name for name in FIXED_SETTINGS if getattr(running, name) != getattr(loaded, name)]
 
 
+class FeedList(Protocol):
+    """What follows the config's feed list: the scheduler, the websub role."""
+
+    def replace_feeds(self, feeds: Sequence[FeedLike]) -> FeedChanges: ...
+
+
 class FeedConfigWatcher:
-    """Reloads the scheduler's feeds when the config files change or on request (SIGHUP)."""
+    """Reloads a role's feeds when the config files change or on request (SIGHUP)."""
 
     def __init__(
         self,
         path: Path,
         load: Callable[[], Settings],
-        scheduler: FeedScheduler,
+        scheduler: FeedList,
         running: Settings,
         log: Any,
         loaded_signature: tuple[tuple[str, int, int], ...],

@@ -27,7 +27,7 @@ import itertools
 import random
 import threading
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC
@@ -86,6 +86,16 @@ class FeedChanges:
 def feed_settings(feed: FeedLike) -> tuple[str | None, float, tuple[str, ...]]:
     """What a config edit can change about a feed (its URL is its identity)."""
     return feed.name, feed.interval, tuple(feed.tags)
+
+
+def changes_between(old: Mapping[str, FeedLike], new: Mapping[str, FeedLike]) -> FeedChanges:
+    """Feeds added, removed and changed from `old` to `new` (both by URL)."""
+    added = sum(url not in old for url in new)
+    removed = sum(url not in new for url in old)
+    changed = sum(
+        url in old and feed_settings(feed) != feed_settings(old[url]) for url, feed in new.items()
+    )
+    return FeedChanges(added, removed, changed)
 
 
 @dataclass(frozen=True)
@@ -168,15 +178,12 @@ class FeedScheduler:
         new = {feed.url: feed for feed in feeds}
         old = self.feeds
         added = [url for url in new if url not in old]
-        changed = [
-            url for url in new if url in old and feed_settings(new[url]) != feed_settings(old[url])
-        ]
         stored = self._stored_due_times(added)  # before the swap: a Redis error changes nothing
         self.feeds = new  # one assignment: a poll starting now sees the old list or the new one
         now = self.clock()
         for url, due in zip(added, stored, strict=True):
             self._time_feed(url, now + first_delay(due, now, 0.0))
-        return FeedChanges(len(added), sum(url not in new for url in old), len(changed))
+        return changes_between(old, new)
 
     def claim(self, feed_url: str) -> Claim:
         keys = self.poller.keys

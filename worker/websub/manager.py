@@ -81,6 +81,12 @@ class SubscriptionManager:
         self.rand = rand
         self._next_sweep = 0.0
 
+    def follow(self, feeds: dict[str, FeedLike]) -> None:
+        """Take a new feed list (a config edit): one assignment, and the next step sweeps, so
+        the feeds that left are unsubscribed at once rather than within the sweep period."""
+        self.feeds = feeds
+        self._next_sweep = 0.0
+
     def run_until(self, stop: threading.Event, tick_s: float = 1.0) -> None:
         while not stop.is_set():
             try:

@@ -10,12 +10,14 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from worker.config import Settings
 from worker.config.models import listen_address
 from worker.observability.resilience import wait_for_stop
-from worker.polling.poller import FeedPoller
+from worker.polling.poller import FeedLike, FeedPoller
+from worker.polling.scheduler import FeedChanges, changes_between
 from worker.queue.connection import Client
 from worker.queue.keys import Keys
 from worker.websub.callbacks import Callbacks
@@ -59,7 +61,7 @@ class WebSubRole:
         self.log = log
         self.hubs = hub_client(settings)
         self.manager = SubscriptionManager(store, self.hubs, policy, settings.feeds, log, time.time)
-        callbacks = Callbacks(
+        self.callbacks = callbacks = Callbacks(
             store,
             poller,
             settings.feeds,
@@ -71,6 +73,16 @@ class WebSubRole:
         )
         address = listen_address(settings.websub.listen)
         self.listener = WebSubListener(address, callbacks, log, settings.websub.max_body)
+
+    def replace_feeds(self, feeds: Sequence[FeedLike]) -> FeedChanges:
+        """Follow a config edit: subscribe the added feeds' hubs, unsubscribe the removed ones
+        (the manager's sweep), take pushes for the new list. One assignment each, so a step or
+        a push sees the old list or the new one."""
+        new = {feed.url: feed for feed in feeds}
+        changes = changes_between(self.manager.feeds, new)
+        self.manager.follow(new)
+        self.callbacks.feeds = dict(new)
+        return changes
 
     def run_until(self, stop: threading.Event) -> None:
         self.listener.start()
