@@ -17,6 +17,7 @@ import redis
 import yaml
 
 from tests.support.cli import start_cli, write_config
+from tests.support.feeds import Feed
 from tests.support.httpserver import LocalServer, Request, Response
 from tests.support.roles import StderrTail, wait_until
 from worker.config import load_config
@@ -29,11 +30,6 @@ from worker.polling.reload import FeedConfigWatcher
 from worker.polling.scheduler import FeedChanges, FeedScheduler
 from worker.queue.embedded import EmbeddedRedis
 from worker.queue.keys import Keys
-
-
-class Feed:
-    def __init__(self, url: str, interval: float = 1.0, name: str = "") -> None:
-        self.url, self.interval, self.name, self.tags = url, interval, name, []
 
 
 def rss(label: str, seconds_apart: float = 1.0, count: int = 5) -> bytes:
@@ -100,14 +96,20 @@ def test_replace_feeds_adds_drops_and_changes_feeds_of_a_running_scheduler(
 ) -> None:
     routes = {label: Counting(label) for label in "abc"}
     urls = {label: server.route(f"/{label}", route) for label, route in routes.items()}
-    scheduler = fast_scheduler(client, keys, fetcher, [Feed(urls["a"]), Feed(urls["b"])])
+    scheduler = fast_scheduler(
+        client, keys, fetcher, [Feed(urls["a"], interval=1.0), Feed(urls["b"], interval=1.0)]
+    )
     scheduler.start()
     try:
         assert wait_until(lambda: routes["a"].count >= 2 and routes["b"].count >= 2, timeout=30)
         assert routes["c"].count == 0
 
         changes = scheduler.replace_feeds(
-            [Feed(urls["a"]), Feed(urls["b"], interval=7.0, name="b2"), Feed(urls["c"])]
+            [
+                Feed(urls["a"], interval=1.0),
+                Feed(urls["b"], name="b2", interval=7.0),
+                Feed(urls["c"], interval=1.0),
+            ]
         )
         assert changes == FeedChanges(added=1, removed=0, changed=1)
         assert wait_until(lambda: routes["c"].count >= 2, timeout=30), "added feed not polled"
@@ -115,7 +117,7 @@ def test_replace_feeds_adds_drops_and_changes_feeds_of_a_running_scheduler(
         assert wait_until(lambda: polled_gap(client, keys, urls["b"]) == 7.0, timeout=30)
 
         changes = scheduler.replace_feeds(
-            [Feed(urls["b"], interval=7.0, name="b2"), Feed(urls["c"])]
+            [Feed(urls["b"], name="b2", interval=7.0), Feed(urls["c"], interval=1.0)]
         )
         assert changes == FeedChanges(added=0, removed=1, changed=0)
         removed_at = routes["a"].count
@@ -126,7 +128,9 @@ def test_replace_feeds_adds_drops_and_changes_feeds_of_a_running_scheduler(
         assert routes["a"].count <= removed_at + 1, "a removed feed is still polled"
 
         # Added back: polled again, on one timer entry only.
-        changes = scheduler.replace_feeds([Feed(urls["a"]), Feed(urls["c"])])
+        changes = scheduler.replace_feeds(
+            [Feed(urls["a"], interval=1.0), Feed(urls["c"], interval=1.0)]
+        )
         assert changes == FeedChanges(added=1, removed=1, changed=0)
         back_at = routes["a"].count
         assert wait_until(lambda: routes["a"].count >= back_at + 2, timeout=30)
@@ -235,7 +239,7 @@ def test_a_reload_that_failed_on_redis_is_retried_without_another_edit(tmp_path:
         running = load_config(config, {})
         with Fetcher(FetchLimits(timeout_s=5, allow_private_addresses=True)) as fetcher:
             scheduler = fast_scheduler(
-                client, Keys("retry"), fetcher, [Feed(f.url) for f in running.feeds]
+                client, Keys("retry"), fetcher, [Feed(f.url, interval=1.0) for f in running.feeds]
             )
             watcher = FeedConfigWatcher(
                 config, lambda: load_config(config, {}), scheduler, running, get_logger(),
@@ -266,7 +270,9 @@ def test_the_watcher_outlives_a_config_path_it_cannot_stat(
     config = write_config(tmp_path, keys.prefix, ["http://127.0.0.1:9/a"])
     text = config.read_text()
     running = load_config(config, {})
-    scheduler = fast_scheduler(client, keys, fetcher, [Feed(f.url) for f in running.feeds])
+    scheduler = fast_scheduler(
+        client, keys, fetcher, [Feed(f.url, interval=1.0) for f in running.feeds]
+    )
     watcher = FeedConfigWatcher(
         config, lambda: load_config(config, {}), scheduler, running, get_logger(),
         config_signature(config), interval_s=0.05,

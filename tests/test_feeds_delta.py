@@ -6,12 +6,12 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 import redis
 
+from tests.support.feeds import Feed
 from tests.support.httpserver import LocalServer, Response
 from worker.fetching import Fetcher, FetchLimits
 from worker.observability.logging import get_logger
@@ -207,14 +207,6 @@ def test_known_entries_survive_the_state_hash() -> None:
 
 
 # --- through the poller ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Feed:
-    url: str
-    name: str | None = None
-    interval: float = 900.0
-    tags: list[str] = field(default_factory=list)
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any
@@ -14,6 +13,7 @@ from typing import Any
 import pytest
 import redis
 
+from tests.support.feeds import Feed
 from tests.support.httpserver import LocalServer, Request, Response
 from worker.fetching import Fetcher, FetchLimits
 from worker.observability.logging import get_logger
@@ -24,14 +24,6 @@ from worker.polling.scheduler import FeedScheduler
 from worker.queue.keys import Keys
 
 HOUR = 3600.0
-
-
-@dataclass(frozen=True)
-class Feed:
-    url: str
-    name: str | None = None
-    interval: float = 900.0
-    tags: list[str] = field(default_factory=list)
 
 
 class Clock:

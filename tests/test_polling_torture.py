@@ -9,7 +9,6 @@ import re
 import time
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ import feedparser
 import pytest
 import redis
 
+from tests.support.feeds import Feed
 from tests.support.httpserver import LocalServer, Response
 from worker.fetching import Fetcher, FetchLimits
 from worker.observability.logging import get_logger
@@ -27,14 +27,6 @@ from worker.polling.setup import poll_feeds_once
 from worker.queue.keys import Keys
 
 _HEADER = re.compile(rb"^Header:\s*([A-Za-z-]+):\s*(.*?)\s*$", re.M)
-
-
-@dataclass(frozen=True)
-class Feed:
-    url: str
-    name: str | None = None
-    interval: float = 900.0
-    tags: list[str] = field(default_factory=list)
 
 
 def corpus_headers(body: bytes) -> dict[str, str]:

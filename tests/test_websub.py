@@ -18,7 +18,7 @@ import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
@@ -28,6 +28,7 @@ import pytest
 import redis
 
 from tests.support.cli import run_cli, start_cli, write_config
+from tests.support.feeds import Feed
 from tests.support.httpserver import LocalServer, Request, Response
 from tests.support.roles import StderrTail, free_port, stop, wait_until
 from worker.config import load_config
@@ -59,14 +60,6 @@ from worker.websub.manager import SubscriptionManager, WebSubPolicy
 from worker.websub.store import WebSubStore
 
 START = 1_800_000_000.0
-
-
-@dataclass(frozen=True)
-class Feed:
-    url: str
-    name: str | None = "feed"
-    interval: float = 900.0
-    tags: list[str] = field(default_factory=list)
 
 
 class Clock:
@@ -193,7 +186,7 @@ def built_world(client: redis.Redis, keys: Keys) -> Iterator[World]:
         Fetcher(FetchLimits(timeout_s=5, allow_private_addresses=True)) as fetcher,
     ):
         hub = Hub(hub_server)
-        feed = Feed(site.url("/feed.xml"))
+        feed = Feed(site.url("/feed.xml"), name="feed")
         policy = PollPolicy(jitter=0.0, max_backoff_s=3600.0, seen_retention_s=86400.0)
         poller = FeedPoller(client, keys, fetcher, policy, log, clock, rand=lambda: 0.5)
         store = WebSubStore(client, keys)
