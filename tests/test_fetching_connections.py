@@ -3,65 +3,19 @@
 from __future__ import annotations
 
 import ipaddress
-import socket
 import threading
 from collections.abc import Iterator
 
 import pytest
 
 from tests.support.httpserver import LocalServer, Response
+from tests.support.rawserver import KeepAliveServer
 from worker.errors import BlockedAddressError, FetchTimeoutError
 from worker.fetching import Fetcher, FetchLimits, is_public_address
 from worker.fetching.guard import IPAddress
 from worker.fetching.resolving import CachedResolver, allow_any
 
 LOOPBACK = ipaddress.ip_address("127.0.0.1")
-
-
-class KeepAliveServer:
-    """HTTP/1.1 with keep-alive, counting the TCP connections it accepts. Each request is
-    answered by `answers` in turn (the last one repeats)."""
-
-    def __init__(self, answers: list[bytes]) -> None:
-        self.answers = answers
-        self.connections = 0
-        self._served = 0
-        self._sock = socket.create_server(("127.0.0.1", 0))
-        self._thread = threading.Thread(target=self._accept, daemon=True)
-
-    @property
-    def port(self) -> int:
-        return int(self._sock.getsockname()[1])
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self._sock.accept()
-            except OSError:
-                return
-            self.connections += 1
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
-
-    def _serve(self, conn: socket.socket) -> None:
-        with conn:
-            pending = b""
-            while True:
-                while b"\r\n\r\n" not in pending:
-                    data = conn.recv(4096)
-                    if not data:
-                        return
-                    pending += data
-                _, pending = pending.split(b"\r\n\r\n", 1)
-                answer = self.answers[min(self._served, len(self.answers) - 1)]
-                self._served += 1
-                conn.sendall(answer)
-
-    def __enter__(self) -> KeepAliveServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._sock.close()
 
 
 OK = b'HTTP/1.1 200 OK\r\nETag: "v1"\r\nContent-Length: 5\r\n\r\nhello'

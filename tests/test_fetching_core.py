@@ -4,51 +4,14 @@ for byte as received, and the Host header is the URL's."""
 
 from __future__ import annotations
 
-import socket
-import threading
 from collections.abc import Iterator
 
 import pytest
 
+from tests.support.rawserver import KeepAliveServer
 from worker.fetching import Fetcher, FetchLimits
 
 LOCAL = FetchLimits(timeout_s=5, connect_timeout_s=2, allow_private_addresses=True)
-
-
-class RawServer:
-    """Answers every request on a real socket with fixed raw bytes; keeps the request heads."""
-
-    def __init__(self, answer: bytes) -> None:
-        self.answer = answer
-        self.heads: list[bytes] = []
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self._listener.getsockname()[1]
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self._listener.accept()
-            except OSError:
-                return
-            with conn:
-                self._answer_all(conn)
-
-    def _answer_all(self, conn: socket.socket) -> None:
-        buffer = b""
-        while True:
-            while b"\r\n\r\n" not in buffer:
-                chunk = conn.recv(65536)
-                if not chunk:
-                    return
-                buffer += chunk
-            head, buffer = buffer.split(b"\r\n\r\n", 1)
-            self.heads.append(head)
-            conn.sendall(self.answer)
-
-    def close(self) -> None:
-        self._listener.close()
 
 
 def raw_response(*headers: bytes, body: bytes = b"<rss/>") -> bytes:
@@ -62,16 +25,8 @@ def fetcher() -> Iterator[Fetcher]:
         yield f
 
 
-def serve(answer: bytes) -> Iterator[RawServer]:
-    server = RawServer(answer)
-    try:
-        yield server
-    finally:
-        server.close()
-
-
 def test_repeated_headers_are_joined_and_names_lower_cased(fetcher: Fetcher) -> None:
-    for server in serve(raw_response(b"X-Thing: a", b"x-thing: b", b'ETag: "v1"')):
+    with KeepAliveServer([raw_response(b"X-Thing: a", b"x-thing: b", b'ETag: "v1"')]) as server:
         result = fetcher.fetch(f"http://127.0.0.1:{server.port}/feed", trusted=True)
         assert result.headers["x-thing"] == "a, b"
         assert result.headers["etag"] == '"v1"'
@@ -87,7 +42,7 @@ def test_repeated_headers_are_joined_and_names_lower_cased(fetcher: Fetcher) -> 
 def test_non_ascii_validator_is_decoded_and_sent_back_byte_for_byte(
     fetcher: Fetcher, raw: bytes, expected: str
 ) -> None:
-    for server in serve(raw_response(b"ETag: " + raw, b"Last-Modified: " + raw)):
+    with KeepAliveServer([raw_response(b"ETag: " + raw, b"Last-Modified: " + raw)]) as server:
         url = f"http://127.0.0.1:{server.port}/feed"
         result = fetcher.fetch(url, trusted=True)
         assert result.headers["etag"] == expected  # readable, as httpx decoded it
@@ -100,16 +55,16 @@ def test_non_ascii_validator_is_decoded_and_sent_back_byte_for_byte(
 
 
 def test_a_validator_stored_decoded_by_an_older_version_is_sent_as_utf_8(fetcher: Fetcher) -> None:
-    for server in serve(raw_response(b'ETag: "v"')):
+    with KeepAliveServer([raw_response(b'ETag: "v"')]) as server:
         fetcher.fetch(f"http://127.0.0.1:{server.port}/feed", trusted=True, etag='"€"')
         assert b'If-None-Match: "\xe2\x82\xac"' in server.heads[0].split(b"\r\n")
 
 
 def test_redirect_location_joined_against_the_url(fetcher: Fetcher) -> None:
     target = raw_response()
-    for final in serve(target):
+    with KeepAliveServer([target]) as final:
         moved = b"HTTP/1.1 301 Moved\r\nLocation: http://127.0.0.1:%d/new?x=1\r\n" % final.port
-        for start in serve(moved + b"Content-Length: 0\r\n\r\n"):
+        with KeepAliveServer([moved + b"Content-Length: 0\r\n\r\n"]) as start:
             result = fetcher.fetch(f"http://127.0.0.1:{start.port}/old", trusted=True)
             assert result.url == f"http://127.0.0.1:{final.port}/new?x=1"
             assert final.heads[0].startswith(b"GET /new?x=1 HTTP/1.1")
