@@ -111,12 +111,13 @@ class Runtime:
         watcher.requested = self.reload_requested
         return watcher
 
-    def feed_watcher(self, role: FeedList) -> FeedConfigWatcher | None:
-        """Watches the config files (and SIGHUP) to reload a role's feeds (scheduler, websub)."""
+    def follow_feed_edits(self, role: FeedList, stop: threading.Event) -> None:
+        """Reload `role`'s feeds (scheduler, websub) when the config files change or on SIGHUP,
+        in a thread; nothing without a config path."""
         if self.config_path is None:
-            return None
+            return
         path = self.config_path
-        return FeedConfigWatcher(
+        watcher = FeedConfigWatcher(
             path,
             lambda: load_config(path, os.environ),
             role,
@@ -125,6 +126,7 @@ class Runtime:
             self.config_signature,
             requested=self.reload_requested,
         )
+        threading.Thread(target=watcher.run, args=(stop,), name="feed-watch", daemon=True).start()
 
     def fetcher(self) -> Fetcher:
         fetcher = Fetcher(fetch_limits(self.settings))
@@ -200,9 +202,7 @@ class Runtime:
 # -- long-running roles ----------------------------------------------------------------------
 def run_scheduler(rt: Runtime, stop: threading.Event) -> None:
     scheduler = build_scheduler(rt.settings, rt.poller(), rt.log)
-    watcher = rt.feed_watcher(scheduler)
-    if watcher is not None:
-        threading.Thread(target=watcher.run, args=(stop,), name="feed-watch", daemon=True).start()
+    rt.follow_feed_edits(scheduler, stop)
     scheduler.run_until(stop)
 
 
@@ -216,9 +216,7 @@ def run_websub(rt: Runtime, stop: threading.Event) -> None:
     from worker.websub.setup import WebSubRole
 
     role = WebSubRole(rt.settings, rt.poller(), rt.log)
-    watcher = rt.feed_watcher(role)
-    if watcher is not None:  # follow feed edits as the scheduler does
-        threading.Thread(target=watcher.run, args=(stop,), name="feed-watch", daemon=True).start()
+    rt.follow_feed_edits(role, stop)
     role.run_until(stop)
 
 

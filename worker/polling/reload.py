@@ -1,10 +1,11 @@
-"""The scheduler's live feed list: it follows edits to the config files and SIGHUP.
+"""A role's live feed list (the scheduler's, the websub process's): it follows edits to the
+config files and SIGHUP.
 
 Like the workers' watchlists (worker/pipeline/watchlists.py), the config files are looked at
 about every two seconds and reloaded when they change or when SIGHUP asks. The whole config is
 loaded and validated; a config with any error changes nothing (`config_reload_failed`) and the
-feeds in force keep being polled. Only the feed list is applied live; the other settings the
-scheduler uses (Redis, fetch limits, politeness, polling policy...) are read once at start, so a
+feeds in force stay. Only the feed list is applied live; the other settings these roles
+use (Redis, fetch limits, politeness, polling policy...) are read once at start, so a
 change to them is logged as needing a restart and otherwise ignored.
 """
 
