@@ -7,7 +7,6 @@ of the document's title and body. Explaining a match is left to `evaluate.match`
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from functools import partial
 from typing import assert_never
@@ -27,7 +26,6 @@ from worker.rules.ast import (
     near_side,
 )
 from worker.rules.document import SEPARATOR, Document
-from worker.rules.frequency import frequencies
 from worker.rules.occurrences import (
     Run,
     atleast_true,
@@ -38,6 +36,7 @@ from worker.rules.occurrences import (
     near_runs_in_windows,
     wildcard_found,
 )
+from worker.rules.presearch import required_keys
 
 Check = Callable[[Document], bool]
 
@@ -185,15 +184,9 @@ def _plain_run(leaf: Leaf) -> bool:
 
 
 def _side_cost(leaves: tuple[Leaf, ...]) -> float:
-    """How often a side is expected to occur: its leaves' costs (a phrase's rarest word)."""
-    return sum(map(_leaf_cost, leaves))
-
-
-def _leaf_cost(leaf: Leaf) -> float:
-    table = frequencies()
-    if isinstance(leaf, Term) and leaf.is_wildcard:
-        return table.prefix(re.split("[*?]", leaf.word, maxsplit=1)[0])
-    return min(map(table.word, leaf_words(leaf)))
+    """How often a side is expected to occur: its leaves' index-key costs, as the presearch
+    index weighs them (a phrase's rarest word, a wildcard's prefix)."""
+    return sum(keys.cost for keys in map(required_keys, leaves) if keys is not None)
 
 
 def _near(node: Near, doc: Document) -> bool:
