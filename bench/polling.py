@@ -38,8 +38,8 @@ import redis
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from worker.fetching import Fetcher, FetchLimits
+from worker.fetching.politeness import HostGate, HostLimit
 from worker.observability.logging import configure_logging, get_logger
-from worker.polling.politeness import HostGate, HostLimit
 from worker.polling.poller import FeedPoller, PollOutcome, PollPolicy
 from worker.polling.scheduler import FeedScheduler
 from worker.queue.keys import Keys

@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from worker.polling.backoff import MIN_DELAY_S, next_poll_delay, retry_after_seconds
+from worker.fetching.httpdates import retry_after_seconds
+from worker.polling.intervals import MIN_DELAY_S, next_poll_delay
 
 
 @pytest.mark.parametrize(

@@ -22,9 +22,9 @@ from tests.support.httpserver import LocalServer, Request, Response
 from tests.support.roles import StderrTail, wait_until
 from worker.config import load_config
 from worker.fetching import Fetcher, FetchLimits
+from worker.fetching.politeness import HostGate, HostLimit
 from worker.observability.logging import get_logger
 from worker.pipeline.watchlists import config_signature
-from worker.polling.politeness import HostGate, HostLimit
 from worker.polling.poller import FeedPoller, PollPolicy
 from worker.polling.reload import FeedConfigWatcher
 from worker.polling.scheduler import FeedChanges, FeedScheduler

@@ -11,7 +11,7 @@ import feedparser
 import pytest
 
 from worker.errors import FetchError
-from worker.polling.feeds import (
+from worker.feeds.parse import (
     FeedParseError,
     ParsedEntry,
     entry_identity,

@@ -13,9 +13,8 @@ import redis
 
 from tests.support.feeds import Feed
 from tests.support.httpserver import LocalServer, Response
-from worker.fetching import Fetcher, FetchLimits
-from worker.observability.logging import get_logger
-from worker.polling.feeds import (
+from worker.feeds.layout import item_layout, without_spans
+from worker.feeds.parse import (
     FeedDelta,
     FeedParseError,
     KnownEntry,
@@ -24,7 +23,8 @@ from worker.polling.feeds import (
     parse_feed,
     parse_feed_delta,
 )
-from worker.polling.layout import item_layout, without_spans
+from worker.fetching import Fetcher, FetchLimits
+from worker.observability.logging import get_logger
 from worker.polling.poller import FeedPoller, PollPolicy, parsed_facts
 from worker.queue.keys import Keys, short_hash
 

@@ -8,7 +8,7 @@ import io
 import feedparser
 import pytest
 
-from worker.polling.feeds import parse_feed
+from worker.feeds.parse import parse_feed
 
 URL = "http://news.example/feeds/world.xml"
 

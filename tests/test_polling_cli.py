@@ -11,7 +11,7 @@ import yaml
 from tests.support.cli import run_cli, write_config
 from tests.support.httpserver import LocalServer, Response
 from tests.support.site import mount_seed_site
-from worker.polling.opml import FeedEntry, OpmlError, discover_feeds, parse_opml, to_opml
+from worker.feeds.opml import FeedEntry, OpmlError, discover_feeds, parse_opml, to_opml
 
 OPML = b"""<?xml version="1.0"?>
 <opml version="1.0"><head><title>mine</title></head><body>

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from worker.feeds.parse import sy_update_seconds
 from worker.polling.intervals import (
     IntervalBounds,
     base_interval,
@@ -18,7 +19,6 @@ from worker.polling.intervals import (
     max_age_seconds,
     publishing_rhythm,
     success_delay,
-    sy_update_seconds,
 )
 
 NOW = 1_800_000_000.0

@@ -16,9 +16,9 @@ import redis
 from tests.support.feeds import Feed
 from tests.support.httpserver import LocalServer, Request, Response
 from worker.fetching import Fetcher, FetchLimits
+from worker.fetching.politeness import HostGate, HostLimit, HostSlot, limit_for
 from worker.observability.logging import get_logger
 from worker.polling.health import HealthPolicy, UnhealthyAlerts
-from worker.polling.politeness import HostGate, HostLimit, HostSlot, limit_for
 from worker.polling.poller import FeedPoller, PollPolicy
 from worker.polling.scheduler import FeedScheduler
 from worker.queue.keys import Keys

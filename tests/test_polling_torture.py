@@ -18,10 +18,10 @@ import redis
 
 from tests.support.feeds import Feed
 from tests.support.httpserver import LocalServer, Response
+from worker.feeds.parse import entry_identity
 from worker.fetching import Fetcher, FetchLimits
+from worker.fetching.politeness import HostGate, HostLimit
 from worker.observability.logging import get_logger
-from worker.polling.feeds import entry_identity
-from worker.polling.politeness import HostGate, HostLimit
 from worker.polling.poller import FeedPoller, PollPolicy
 from worker.polling.setup import poll_feeds_once
 from worker.queue.keys import Keys

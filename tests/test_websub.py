@@ -33,9 +33,9 @@ from tests.support.httpserver import LocalServer, Request, Response
 from tests.support.roles import StderrTail, free_port, stop, wait_until
 from worker.config import load_config
 from worker.errors import ConfigError
+from worker.feeds.parse import parse_feed
 from worker.fetching import Fetcher, FetchLimits
 from worker.observability.logging import get_logger
-from worker.polling.feeds import parse_feed
 from worker.polling.poller import FeedPoller, PollPolicy
 from worker.queue.embedded import EmbeddedRedis
 from worker.queue.keys import Keys

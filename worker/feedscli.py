@@ -13,10 +13,10 @@ import yaml
 
 from worker.config import Settings
 from worker.errors import WirewatchError
+from worker.feeds.opml import FeedEntry, discover_feeds, parse_opml, to_opml
+from worker.feeds.parse import FeedParseError, parse_feed
 from worker.fetching import Fetcher, FetchLimits
-from worker.polling.feeds import FeedParseError, parse_feed
 from worker.polling.health import feed_status
-from worker.polling.opml import FeedEntry, discover_feeds, parse_opml, to_opml
 from worker.polling.setup import health_policy
 from worker.queue.connection import read_hashes
 

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from worker.polling.backoff import retry_after_seconds
+from worker.fetching.httpdates import retry_after_seconds
 
 SUCCESS_MIN, SUCCESS_MAX = 200, 299
 GONE = 410

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 from worker.errors import ExtractionError, FetchError
 from worker.extraction import canonical_url, extract_article, text_from_feed_html
 from worker.fetching import Fetcher, FetchResult
-from worker.polling.politeness import HostGate
+from worker.fetching.politeness import HostGate
 from worker.records import Article, FeedItem
 
 _HTML_TYPES = ("text/html", "application/xhtml+xml")

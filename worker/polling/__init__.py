@@ -1,1 +1,4 @@
-"""Polling: fetch feeds on schedule, parse them, queue new entries."""
+"""Polling: when each feed is fetched, by which scheduler, and what the answer does to its state.
+
+Parsing and intake are the feed layer (worker/feeds/); HTTP and host politeness are fetching.
+"""

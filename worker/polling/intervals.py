@@ -12,27 +12,20 @@ The order of precedence, from weakest to strongest:
 
 from __future__ import annotations
 
-import email.utils
 import itertools
 import re
 import statistics
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
-from worker.polling.backoff import MIN_DELAY_S, next_poll_delay
+from worker.fetching.httpdates import http_date_epoch
 
 RHYTHM_FRACTION = 0.5  # poll twice per usual gap: a new entry waits half a gap on average
 RHYTHM_SAMPLE = 20  # the most recent entries say how a feed publishes now
 RETRY_AFTER_STATUSES = frozenset({429, 503})
+MIN_DELAY_S = 1.0  # never hammer a feed, whatever the configuration says
+_MAX_EXPONENT = 62  # 2**errors beyond this is past any sane cap, and float math stays finite
 
-_SY_PERIOD_S = {
-    "hourly": 3600.0,
-    "daily": 86400.0,
-    "weekly": 7 * 86400.0,
-    "monthly": 30 * 86400.0,
-    "yearly": 365 * 86400.0,
-}
 _MAX_AGE = re.compile(r"(?:^|,)\s*(?:s-maxage|max-age)\s*=\s*\"?(\d+)", re.I)
 _NO_CACHE = re.compile(r"(?:^|,)\s*(?:no-store|no-cache)\b", re.I)
 
@@ -83,25 +76,11 @@ def max_age_seconds(cache_control: str | None) -> float | None:
 
 def expires_seconds(expires: str | None, now: float) -> float | None:
     """Seconds until an `Expires` date; None when absent, unreadable or already past."""
-    when = _http_date(expires)
+    when = http_date_epoch(expires)
     if when is None:
         return None
     left = when - now
     return left if left > 0 else None
-
-
-def sy_update_seconds(period: str | None, frequency: str | None) -> float | None:
-    """RSS syndication module: `updateFrequency` updates per `updatePeriod` (default daily, 1)."""
-    if not period and not frequency:
-        return None
-    span = _SY_PERIOD_S.get((period or "daily").strip().lower())
-    try:
-        times = int((frequency or "1").strip())
-    except ValueError:
-        times = 1
-    if span is None or times <= 0:
-        return None
-    return span / times
 
 
 def hint_seconds(
@@ -165,24 +144,25 @@ def is_stale(
     return now - newest_entry_at > max(factor * rhythm_s, minimum_s)
 
 
-def _http_date(value: str | None) -> float | None:
-    if not value or not value.strip():
-        return None
-    try:
-        when = email.utils.parsedate_to_datetime(value.strip())
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return when.timestamp()
+def next_poll_delay(
+    interval_s: float,
+    consecutive_errors: int,
+    *,
+    max_backoff_s: float,
+    jitter: float,
+    rand: float,
+) -> float:
+    """Seconds until the next poll. Errors double the interval up to `max_backoff_s` but never
+    disable the feed: it comes back on its own. The cap never shortens the normal interval.
+    `jitter` (a fraction, e.g. 0.1) spreads polls by ±jitter*delay using `rand` in [0, 1) so
+    feeds added together do not stay in lockstep."""
+    base = _backed_off(interval_s, consecutive_errors, max_backoff_s)
+    spread = min(max(jitter, 0.0), 1.0) * (2.0 * rand - 1.0)
+    return max(base * (1.0 + spread), MIN_DELAY_S)
 
 
-def iso_to_epoch(value: str) -> float | None:
-    """Epoch seconds of an ISO-8601 string as feeds.py writes them; None when empty or bad."""
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
+def _backed_off(interval_s: float, consecutive_errors: int, max_backoff_s: float) -> float:
+    if consecutive_errors <= 0:
+        return interval_s
+    exponent = min(consecutive_errors, _MAX_EXPONENT)
+    return max(interval_s, min(interval_s * 2.0**exponent, max_backoff_s))

@@ -16,15 +16,15 @@ from __future__ import annotations
 import hashlib
 import logging
 import random
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from worker.errors import FetchError
-from worker.fetching import Fetcher, FetchResult, HttpStatusFetchError
-from worker.polling.backoff import retry_after_seconds
-from worker.polling.feeds import (
+from worker.feeds.intake import EntryIntake
+from worker.feeds.model import FeedLike, feed_name
+from worker.feeds.parse import (
     FeedDelta,
     ParsedFeed,
     decode_known,
@@ -32,6 +32,8 @@ from worker.polling.feeds import (
     parse_feed_delta,
     to_feed_item,
 )
+from worker.fetching import Fetcher, FetchResult, HttpStatusFetchError
+from worker.fetching.httpdates import retry_after_seconds
 from worker.polling.health import HealthPolicy, UnhealthyAlerts, unhealthy_due, unhealthy_event
 from worker.polling.intervals import (
     RETRY_AFTER_STATUSES,
@@ -43,36 +45,6 @@ from worker.polling.intervals import (
 )
 from worker.queue.connection import Client, read_hash, write_hash
 from worker.queue.keys import Keys, short_hash
-from worker.records import FeedItem
-
-_ENQUEUE_NEW = """
-local added = 0
-for i = 3, #ARGV, 2 do
-  local known = redis.call('ZSCORE', KEYS[1], ARGV[i])
-  redis.call('ZADD', KEYS[1], ARGV[1], ARGV[i])
-  if not known and ARGV[i + 1] ~= '' then
-    redis.call('XADD', KEYS[2], '*', 'item', ARGV[i + 1])
-    added = added + 1
-  end
-end
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
-return added
-"""
-
-
-_SERIALISE_WITHOUT_LOOKUP = 3  # up to this many parsed entries: no ZMSCORE trip first
-
-
-class FeedLike(Protocol):
-    @property
-    def url(self) -> str: ...
-    @property
-    def name(self) -> str | None: ...
-    @property
-    def interval(self) -> float: ...
-    @property
-    def tags(self) -> list[str]: ...
-
 
 Finish = Callable[[Any], None] | None  # given the state-writing pipeline; see FeedPoller.poll
 # Called after a changed body was parsed and its entries queued (WebSub hub discovery), with
@@ -108,14 +80,6 @@ class PollOutcome:
     next_delay_s: float
     status: str  # "new_items", "unchanged", "error"
     error: str = ""
-
-
-def seen_member(item: FeedItem) -> str:
-    return f"{short_hash(item.feed_url)}:{short_hash(item.entry_id)}"
-
-
-def feed_name(feed: FeedLike) -> str:
-    return feed.name or feed.url
 
 
 def validators(result: FetchResult) -> dict[str, str]:
@@ -174,7 +138,7 @@ class FeedPoller:
         self.clock = clock
         self.rand = rand
         self.alerts = alerts
-        self._enqueue = client.register_script(_ENQUEUE_NEW)
+        self.intake = EntryIntake(client, keys, clock, policy.seen_retention_s)
         self._log_polls = _logs_info(log)
         self.on_parsed: ParsedHook | None = None
 
@@ -239,7 +203,9 @@ class FeedPoller:
         name = feed_name(feed)
         items = [to_feed_item(e, feed.url, name, list(feed.tags)) for e in delta.feed.entries]
         feed_part = short_hash(feed.url)
-        added = self.enqueue(items, also_seen=[f"{feed_part}:{k.identity}" for k in delta.kept])
+        added = self.intake.enqueue(
+            items, also_seen=[f"{feed_part}:{k.identity}" for k in delta.kept]
+        )
         updates = {**validators(result), "body_hash": body_hash, **parsed_facts(delta)}
         if self.on_parsed is not None:
             self.on_parsed(feed, result.url, result.headers, delta.feed)
@@ -248,29 +214,6 @@ class FeedPoller:
         if added:
             updates["last_new_item"] = str(self.clock())
         return _Success(result.headers, updates, added)
-
-    def enqueue(self, items: Sequence[FeedItem], also_seen: Sequence[str] = ()) -> int:
-        """Queue the items whose identity was never seen; atomic with marking them seen, and
-        marking seen again the members `also_seen` (items of the body not parsed again).
-
-        Many entries (a feed's first poll, or one parsed whole) mostly repeat entries already
-        seen, so they are looked up first and only the unknown ones are serialised (JSON is
-        most of the cost past feedparser); a few are sent as they are, saving that round trip.
-        The script checks again: an entry known here but forgotten meanwhile (retention) was
-        queued back then, and is only marked seen again."""
-        if not items and not also_seen:
-            return 0
-        now = self.clock()
-        members = [seen_member(item) for item in items]
-        scores: Any = [None] * len(items)
-        if len(items) > _SERIALISE_WITHOUT_LOOKUP:
-            scores = self.client.zmscore(self.keys.seen_entries, members)
-        args: list[Any] = [now, now - self.policy.seen_retention_s]
-        for item, member, score in zip(items, members, scores, strict=True):
-            args += [member, "" if score is not None else item.to_json()]
-        for member in also_seen:
-            args += [member, ""]
-        return int(self._enqueue(keys=[self.keys.seen_entries, self.keys.items_stream], args=args))
 
     def _record_success(
         self, feed: FeedLike, state: Mapping[str, str], success: _Success, finish: Finish

@@ -18,8 +18,8 @@ from typing import Any, Protocol
 
 from worker.config import Settings
 from worker.errors import ConfigError
+from worker.feeds.model import FeedLike
 from worker.pipeline.watchlists import config_signature
-from worker.polling.poller import FeedLike
 from worker.polling.scheduler import FeedChanges
 
 # What the scheduler reads once at start; other sections belong to other roles.

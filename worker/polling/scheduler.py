@@ -36,9 +36,10 @@ from typing import Any
 from apscheduler.executors.pool import ThreadPoolExecutor as TimerExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from worker.feeds.model import FeedLike, feed_name
+from worker.fetching.politeness import HostGate, HostSlot
 from worker.observability.resilience import wait_for_stop
-from worker.polling.politeness import HostGate, HostSlot
-from worker.polling.poller import FeedLike, FeedPoller, PollOutcome, feed_name
+from worker.polling.poller import FeedPoller, PollOutcome
 
 _START_SPREAD_S = 10.0  # spread the first polls so start-up is not a burst on every host
 _DUE_TOLERANCE_S = 0.0  # a timer firing early just waits: any slack here lets a second

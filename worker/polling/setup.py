@@ -11,10 +11,11 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from worker.config import Settings
+from worker.feeds.model import FeedLike
 from worker.fetching import Fetcher
+from worker.fetching.politeness import HostGate, HostLimit
 from worker.polling.health import HealthPolicy, UnhealthyAlerts
-from worker.polling.politeness import HostGate, HostLimit
-from worker.polling.poller import FeedLike, FeedPoller, PollOutcome, PollPolicy
+from worker.polling.poller import FeedPoller, PollOutcome, PollPolicy
 from worker.polling.scheduler import FeedScheduler
 from worker.queue.connection import Client
 from worker.queue.keys import Keys

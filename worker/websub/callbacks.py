@@ -15,8 +15,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from worker.polling.feeds import FeedParseError, parse_feed, to_feed_item
-from worker.polling.poller import FeedLike, FeedPoller, feed_name
+from worker.feeds.model import FeedLike, feed_name
+from worker.feeds.parse import FeedParseError, parse_feed, to_feed_item
+from worker.polling.poller import FeedPoller
 from worker.queue.connection import write_hash
 from worker.websub.decisions import (
     ACTIVE,
@@ -188,7 +189,7 @@ class Callbacks:
             return
         name = feed_name(feed)
         items = [to_feed_item(e, feed.url, name, list(feed.tags)) for e in parsed.entries]
-        added = self.poller.enqueue(items)
+        added = self.poller.intake.enqueue(items)
         now = self.clock()
         if added:
             write_hash(

@@ -19,8 +19,8 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-from worker.polling.feeds import ParsedFeed
-from worker.polling.poller import FeedLike, feed_name
+from worker.feeds.model import FeedLike, feed_name
+from worker.feeds.parse import ParsedFeed
 from worker.websub.store import WebSubStore
 
 _LINK_VALUE = re.compile(r"<([^>]*)>((?:\s*;\s*[^;,]*)*)")

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from worker.errors import FetchError
-from worker.polling.poller import FeedLike
+from worker.feeds.model import FeedLike
 from worker.websub.decisions import (
     ACTIVE,
     FAILED,

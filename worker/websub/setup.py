@@ -15,8 +15,9 @@ from typing import Any
 
 from worker.config import Settings
 from worker.config.models import listen_address
+from worker.feeds.model import FeedLike
 from worker.observability.resilience import wait_for_stop
-from worker.polling.poller import FeedLike, FeedPoller
+from worker.polling.poller import FeedPoller
 from worker.polling.scheduler import FeedChanges, changes_between
 from worker.queue.connection import Client
 from worker.queue.keys import Keys

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 
-from worker.polling.poller import FeedLike, feed_name
+from worker.feeds.model import FeedLike, feed_name
 from worker.websub.decisions import ACTIVE, DENIED, FAILED, SUBSCRIBING, Record, number
 
 

@@ -26,12 +26,19 @@ import feedparser
 from feedparser.urls import _urljoin as feedparser_urljoin
 
 from worker.errors import FetchError
-from worker.polling.intervals import iso_to_epoch, sy_update_seconds
-from worker.polling.layout import ItemLayout, item_layout, without_spans
+from worker.feeds.layout import ItemLayout, item_layout, without_spans
 from worker.queue.keys import short_hash
 from worker.records import FeedItem
+from worker.times import iso_to_epoch
 
 JSON_FEED_VERSION_PREFIX = "https://jsonfeed.org/version/"
+_SY_PERIOD_S = {
+    "hourly": 3600.0,
+    "daily": 86400.0,
+    "weekly": 7 * 86400.0,
+    "monthly": 30 * 86400.0,
+    "yearly": 365 * 86400.0,
+}
 _HTML_START = re.compile(rb"^\s*(<!--.*?-->\s*)*<(!doctype\s+html|html|head|body)\b", re.I | re.S)
 
 
@@ -435,3 +442,17 @@ def _text(value: object) -> str:
     if isinstance(value, str | int | float):
         return str(value).strip()
     return ""
+
+
+def sy_update_seconds(period: str | None, frequency: str | None) -> float | None:
+    """RSS syndication module: `updateFrequency` updates per `updatePeriod` (default daily, 1)."""
+    if not period and not frequency:
+        return None
+    span = _SY_PERIOD_S.get((period or "daily").strip().lower())
+    try:
+        times = int((frequency or "1").strip())
+    except ValueError:
+        times = 1
+    if span is None or times <= 0:
+        return None
+    return span / times
