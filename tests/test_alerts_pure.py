@@ -11,8 +11,10 @@ from hypothesis import strategies as st
 from standardwebhooks.webhooks import Webhook
 
 from worker.alerts.build import alert_data, alert_id_for, webhook_body
+from worker.alerts.envelope import EventType, envelope_body
 from worker.alerts.retry import is_delivered, retry_delay
 from worker.alerts.signing import signed_headers
+from worker.polling.health import unhealthy_event
 from worker.records import Article
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -109,3 +111,16 @@ def test_retry_delay_stays_within_the_jitter_band(
     base = schedule[attempts - 1]
     assert delay is not None
     assert base * (1 - jitter) - 1e-9 <= delay <= base * (1 + jitter) + 1e-9
+
+
+@pytest.mark.parametrize("event", list(EventType))
+def test_every_event_type_is_stamped_in_the_documented_z_form(event: EventType) -> None:
+    body = json.loads(envelope_body(event, {"x": 1}, 1_800_000_000.123456))
+    assert body == {"type": str(event), "timestamp": "2027-01-15T08:00:00Z", "data": {"x": 1}}
+
+
+def test_feed_unhealthy_times_use_the_z_form_without_microseconds() -> None:
+    state = {"failing_since": "1800000000.5", "last_success": "1799990000.25"}
+    data = unhealthy_event("https://example.org/feed", "Example", state, 1_800_000_100.75)
+    assert data["failing_since"] == "2027-01-15T08:00:00Z"
+    assert data["last_success"] == "2027-01-15T05:13:20Z"

@@ -20,7 +20,8 @@ from tests.support.roles import free_port, kill, stop, wait_until
 from tests.support.site import FeedEntry, Receiver, article_html, html_headers, mount_seed_site, rss
 from worker.config import load_config
 from worker.queue.keys import ITEMS_GROUP, Keys
-from worker.service import Runtime
+from worker.roles.runtime import Runtime
+from worker.roles.scheduler import build_poller
 
 ARTICLES = 8
 FAST_RECLAIM = {"claim_idle": "1s", "max_attempts": 3, "concurrency": 2, "batch": 4}
@@ -50,7 +51,7 @@ def queue_items(config: Path, redis_url: str) -> int:
     settings = load_config(config, {"REDIS_URL": redis_url})
     rt = Runtime.open(settings, redis_url)
     try:
-        return sum(rt.poller().poll(feed).new_items for feed in settings.feeds)
+        return sum(build_poller(rt).poll(feed).new_items for feed in settings.feeds)
     finally:
         rt.close()
 

@@ -21,12 +21,12 @@ from tests.support.feeds import Feed
 from tests.support.httpserver import LocalServer, Request, Response
 from tests.support.roles import StderrTail, wait_until
 from worker.config import load_config
+from worker.config.watch import ConfigFileWatcher, config_signature
 from worker.fetching import Fetcher, FetchLimits
 from worker.fetching.politeness import HostGate, HostLimit
 from worker.observability.logging import get_logger
-from worker.pipeline.watchlists import config_signature
 from worker.polling.poller import FeedPoller, PollPolicy
-from worker.polling.reload import FeedConfigWatcher
+from worker.polling.reload import feed_list_applier
 from worker.polling.scheduler import FeedChanges, FeedScheduler
 from worker.queue.embedded import EmbeddedRedis
 from worker.queue.keys import Keys
@@ -241,8 +241,9 @@ def test_a_reload_that_failed_on_redis_is_retried_without_another_edit(tmp_path:
             scheduler = fast_scheduler(
                 client, Keys("retry"), fetcher, [Feed(f.url, interval=1.0) for f in running.feeds]
             )
-            watcher = FeedConfigWatcher(
-                config, lambda: load_config(config, {}), scheduler, running, get_logger(),
+            watcher = ConfigFileWatcher(
+                config, lambda: load_config(config, {}),
+                feed_list_applier(scheduler, running, get_logger(), config), get_logger(),
                 config_signature(config), interval_s=0.05,
             )  # fmt: skip
             server.stop()
@@ -273,8 +274,9 @@ def test_the_watcher_outlives_a_config_path_it_cannot_stat(
     scheduler = fast_scheduler(
         client, keys, fetcher, [Feed(f.url, interval=1.0) for f in running.feeds]
     )
-    watcher = FeedConfigWatcher(
-        config, lambda: load_config(config, {}), scheduler, running, get_logger(),
+    watcher = ConfigFileWatcher(
+        config, lambda: load_config(config, {}),
+        feed_list_applier(scheduler, running, get_logger(), config), get_logger(),
         config_signature(config), interval_s=0.05,
     )  # fmt: skip
     stop = threading.Event()

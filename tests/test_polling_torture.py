@@ -23,8 +23,8 @@ from worker.fetching import Fetcher, FetchLimits
 from worker.fetching.politeness import HostGate, HostLimit
 from worker.observability.logging import get_logger
 from worker.polling.poller import FeedPoller, PollPolicy
-from worker.polling.setup import poll_feeds_once
 from worker.queue.keys import Keys
+from worker.roles.scheduler import poll_feeds_once
 
 _HEADER = re.compile(rb"^Header:\s*([A-Za-z-]+):\s*(.*?)\s*$", re.M)
 

@@ -15,9 +15,10 @@ from tests.support.cli import run_cli, start_cli, write_config
 from tests.support.httpserver import LocalServer
 from tests.support.roles import StderrTail, stop, wait_until
 from tests.support.site import mount_seed_site
+from worker.config.watch import config_signature
 from worker.errors import QueryError
 from worker.observability.logging import get_logger
-from worker.pipeline.watchlists import SharedWatchlists, config_signature
+from worker.pipeline.watchlists import SharedWatchlists
 from worker.queue.keys import Keys
 
 

@@ -193,7 +193,7 @@ def built_world(client: redis.Redis, keys: Keys) -> Iterator[World]:
         poller.on_parsed = HubRecorder(store, log, clock).record
         retry = RetryPolicy(60.0, 3600.0)
         callbacks = Callbacks(
-            store, poller, [feed], log, clock, lease_s=86400.0, retry=retry, rand=lambda: 0.5
+            store, poller.intake, [feed], log, clock, lease_s=86400.0, retry=retry, rand=lambda: 0.5
         )
         listener = WebSubListener(("127.0.0.1", 0), callbacks, log, max_body=100_000)
         listener.start()

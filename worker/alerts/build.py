@@ -7,14 +7,14 @@ the same alert id, which the emit step refuses to emit twice.
 from __future__ import annotations
 
 import hashlib
-import json
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+from worker.alerts.envelope import EventType, envelope_body
 from worker.records import Article
 
-ALERT_CREATED = "alert.created"
-STORY_UPDATED = "story.updated"
+ALERT_CREATED = EventType.ALERT_CREATED
+STORY_UPDATED = EventType.STORY_UPDATED
 
 
 def _digest(*parts: str) -> str:
@@ -31,7 +31,7 @@ def alert_data(
     story: tuple[str, int],
     matches: list[dict[str, str]],
 ) -> dict[str, Any]:
-    """The `data` object of the webhook payload (DESIGN.md's contract)."""
+    """The `data` object of the webhook payload (the README's documented contract)."""
     watchlist_id, watchlist_name = watchlist
     story_id, story_articles = story
     return {
@@ -43,14 +43,11 @@ def alert_data(
     }
 
 
-def iso_utc(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def webhook_body(data: dict[str, Any], created_at: datetime, event: str = ALERT_CREATED) -> str:
+def webhook_body(
+    data: dict[str, Any], created_at: datetime, event: EventType = EventType.ALERT_CREATED
+) -> str:
     """The exact JSON body sent (and signed); the same bytes on every retry."""
-    envelope = {"type": event, "timestamp": iso_utc(created_at), "data": data}
-    return json.dumps(envelope, ensure_ascii=False, separators=(",", ":"))
+    return envelope_body(event, data, created_at.timestamp())
 
 
 def story_update_data(

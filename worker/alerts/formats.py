@@ -11,9 +11,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from worker.alerts.build import iso_utc
+from worker.alerts.envelope import EventType, envelope
 
-DIGEST = "alert.digest"
+DIGEST = EventType.ALERT_DIGEST
 _DISCORD_MAX_EMBEDS = 10
 _SNIPPET_CHARS = 300
 
@@ -24,11 +24,7 @@ def dumps(value: Any) -> str:
 
 def digest_envelope(envelopes: Sequence[dict[str, Any]], now: datetime) -> dict[str, Any]:
     events = list(envelopes)
-    return {
-        "type": DIGEST,
-        "timestamp": iso_utc(now),
-        "data": {"count": len(events), "events": events},
-    }
+    return envelope(DIGEST, {"count": len(events), "events": events}, now.timestamp())
 
 
 def first_snippet(data: dict[str, Any]) -> str:

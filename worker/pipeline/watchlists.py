@@ -125,57 +125,14 @@ class SharedWatchlists:
         return self._current.version if self._current else None
 
 
-def config_signature(path: Path) -> tuple[tuple[str, int, int], ...]:
-    """Names, sizes and modification times of the config files: changes when any file does."""
-    files = sorted(path.glob("*.y*ml")) if path.is_dir() else [path]
-    stats = []
-    for file in files:
-        try:
-            info = file.stat()
-        except FileNotFoundError:
-            continue
-        stats.append((str(file), info.st_size, info.st_mtime_ns))
-    return tuple(stats)
+def publisher(
+    shared: SharedWatchlists, log: Any, path: Path
+) -> Callable[[Iterable[WatchlistLike]], None]:
+    """What the worker's config watcher applies: publish the loaded watchlists to every worker
+    (they are validated first: a broken one never reaches a worker)."""
 
+    def publish(watchlists: Iterable[WatchlistLike]) -> None:
+        version = shared.publish(watchlists)
+        log.info("config_reloaded", config=str(path), version=version)
 
-class ConfigWatcher:
-    """Reloads the watchlists when the config files change or on request (SIGHUP)."""
-
-    def __init__(
-        self,
-        path: Path,
-        load: Callable[[], Iterable[WatchlistLike]],
-        shared: SharedWatchlists,
-        log: Any,
-        loaded_signature: tuple[tuple[str, int, int], ...],
-        interval_s: float = 2.0,
-    ) -> None:
-        """`loaded_signature` is the files' signature taken before the running config was read,
-        so an edit made while the process was starting is still seen as a change."""
-        self.path = path
-        self.load = load
-        self.shared = shared
-        self.log = log
-        self.interval_s = interval_s
-        self.requested = threading.Event()
-        self._signature = loaded_signature
-
-    def run(self, stop: threading.Event) -> None:
-        while not stop.is_set():
-            self.requested.wait(self.interval_s)
-            self.shared.current()  # pick up sets published elsewhere even while no item arrives
-            changed = config_signature(self.path) != self._signature
-            if changed or self.requested.is_set():
-                self.requested.clear()
-                self._signature = config_signature(self.path)
-                self.reload()
-
-    def reload(self) -> bool:
-        """Load and publish the config's watchlists; on any error keep the set in force."""
-        try:
-            version = self.shared.publish(self.load())
-        except (ConfigError, QueryError) as exc:
-            self.log.error("config_reload_failed", config=str(self.path), error=str(exc))
-            return False
-        self.log.info("config_reloaded", config=str(self.path), version=version)
-        return True
+    return publish

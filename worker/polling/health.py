@@ -12,14 +12,15 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
+from worker.alerts.envelope import EventType, envelope_body
 from worker.polling.intervals import is_stale
 from worker.queue.connection import Client
 from worker.queue.keys import Keys
+from worker.times import iso_z
 
-EVENT_TYPE = "feed.unhealthy"
+EVENT_TYPE = EventType.FEED_UNHEALTHY
 MARKER_TTL_S = 90 * 86400  # longer than any failure streak anyone waits out
 
 _EMIT_ONCE = """
@@ -74,7 +75,7 @@ def unhealthy_alert_id(feed_url: str, failing_since: float) -> str:
 
 
 def iso(epoch: float | None) -> str | None:
-    return None if epoch is None else datetime.fromtimestamp(epoch, UTC).isoformat()
+    return None if epoch is None else iso_z(epoch)
 
 
 def unhealthy_event(
@@ -94,12 +95,6 @@ def unhealthy_event(
     }
 
 
-def webhook_body(data: Mapping[str, Any], now: float) -> str:
-    return json.dumps(
-        {"type": EVENT_TYPE, "timestamp": iso(now), "data": dict(data)}, ensure_ascii=False
-    )
-
-
 class UnhealthyAlerts:
     def __init__(self, client: Client, keys: Keys, notify: Sequence[str]) -> None:
         self.client = client
@@ -114,6 +109,6 @@ class UnhealthyAlerts:
             MARKER_TTL_S,
             json.dumps(data, ensure_ascii=False),
             json.dumps(self.notify),
-            webhook_body(data, now),
+            envelope_body(EVENT_TYPE, data, now),
         ]
         return bool(self._emit(keys=keys, args=args))

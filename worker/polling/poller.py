@@ -19,6 +19,7 @@ import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from worker.errors import FetchError
@@ -74,11 +75,17 @@ class PollPolicy:
         )
 
 
+class PollStatus(StrEnum):
+    NEW_ITEMS = "new_items"
+    UNCHANGED = "unchanged"
+    ERROR = "error"
+
+
 @dataclass(frozen=True)
 class PollOutcome:
     new_items: int
     next_delay_s: float
-    status: str  # "new_items", "unchanged", "error"
+    status: PollStatus
     error: str = ""
 
 
@@ -233,7 +240,7 @@ class FeedPoller:
             "next_poll": str(now + delay),
         }
         self._write_state(feed, state, fields, finish)
-        status = "new_items" if success.added else "unchanged"
+        status = PollStatus.NEW_ITEMS if success.added else PollStatus.UNCHANGED
         return PollOutcome(success.added, delay, status)
 
     def _record_error(
@@ -257,7 +264,7 @@ class FeedPoller:
         log = self.log.bind(feed=feed_name(feed))
         log.warning("feed_failed", error=error, consecutive_errors=errors, retry_in_s=round(delay))
         self._maybe_alert(feed, {**state, **fields}, now, log)
-        return PollOutcome(0, delay, "error", error)
+        return PollOutcome(0, delay, PollStatus.ERROR, error)
 
     def _maybe_alert(self, feed: FeedLike, state: Mapping[str, str], now: float, log: Any) -> None:
         if self.alerts is None or not unhealthy_due(state, now, self.policy.health):

@@ -39,7 +39,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from worker.feeds.model import FeedLike, feed_name
 from worker.fetching.politeness import HostGate, HostSlot
 from worker.observability.resilience import wait_for_stop
-from worker.polling.poller import FeedPoller, PollOutcome
+from worker.polling.poller import FeedPoller, PollOutcome, PollStatus
 
 _START_SPREAD_S = 10.0  # spread the first polls so start-up is not a burst on every host
 _DUE_TOLERANCE_S = 0.0  # a timer firing early just waits: any slack here lets a second
@@ -250,7 +250,7 @@ class FeedScheduler:
             return self.poller.poll(feed, state, finish=finish)
         except Exception as exc:  # a bug or a Redis outage must not end this feed's polling
             self.log.exception("feed_poll_crashed", feed=feed_name(feed), error=str(exc))
-            return PollOutcome(0, feed.interval, "error", str(exc))
+            return PollOutcome(0, feed.interval, PollStatus.ERROR, str(exc))
 
     # -- timing within this process ------------------------------------------------------------
 

@@ -15,9 +15,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from worker.feeds.intake import EntryIntake
 from worker.feeds.model import FeedLike, feed_name
 from worker.feeds.parse import FeedParseError, parse_feed, to_feed_item
-from worker.polling.poller import FeedPoller
 from worker.queue.connection import write_hash
 from worker.websub.decisions import (
     ACTIVE,
@@ -60,7 +60,7 @@ class Callbacks:
     def __init__(
         self,
         store: WebSubStore,
-        poller: FeedPoller,
+        intake: EntryIntake,
         feeds: Iterable[FeedLike],
         log: Any,
         clock: Callable[[], float],
@@ -70,7 +70,7 @@ class Callbacks:
         rand: Callable[[], float],
     ) -> None:
         self.store = store
-        self.poller = poller
+        self.intake = intake
         self.feeds = {feed.url: feed for feed in feeds}
         self.log = log
         self.clock = clock
@@ -189,7 +189,7 @@ class Callbacks:
             return
         name = feed_name(feed)
         items = [to_feed_item(e, feed.url, name, list(feed.tags)) for e in parsed.entries]
-        added = self.poller.intake.enqueue(items)
+        added = self.intake.enqueue(items)
         now = self.clock()
         if added:
             write_hash(

@@ -4,36 +4,35 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from worker.alerts.store import DeliveryStore
+from worker.cli.common import Subparsers, add_command, on_runtime
 from worker.ops import dlq, status
 
 EXIT_OK, EXIT_FAILURE = 0, 1
 
 
-def register(sub: Any, config_help: str) -> dict[str, Callable[[argparse.Namespace, Any], int]]:
-    """Add the operator subcommands; returns their handlers, each taking (args, runtime)."""
-    dlq_parser = sub.add_parser("dlq", help="list or replay dead letters")
+def register(sub: Subparsers) -> None:
+    dlq_parser = add_command(sub, "dlq", "list or replay dead letters", None)
     dlq_sub = dlq_parser.add_subparsers(dest="dlq_command", required=True)
-    listing = dlq_sub.add_parser("list", help="dead items and deliveries with their reasons")
+    dlq_handler = on_runtime(cmd_dlq)
+    text = "dead items and deliveries with their reasons"
+    listing = add_command(dlq_sub, "list", text, dlq_handler)
     listing.add_argument("--json", action="store_true", help="one JSON object per line")
-    again = dlq_sub.add_parser("replay", help="put dead letters back with fresh attempts")
+    again = add_command(dlq_sub, "replay", "put dead letters back with fresh attempts", dlq_handler)
     which = again.add_mutually_exclusive_group(required=True)
     which.add_argument("--id", action="append", dest="ids", help="a dead letter id (repeatable)")
     which.add_argument("--all", action="store_true", help="every dead letter")
-    state = sub.add_parser("status", help="queues, consumers, endpoints, oldest undelivered alert")
-    state.add_argument("--config", default=None, help=config_help)
+    text = "queues, consumers, endpoints, oldest undelivered alert"
+    state = add_command(sub, "status", text, on_runtime(cmd_status))
     state.add_argument("--json", action="store_true", help="print JSON")
-    endpoint = sub.add_parser("endpoint", help="manage a webhook endpoint")
+    endpoint = add_command(sub, "endpoint", "manage a webhook endpoint", None)
     endpoint_sub = endpoint.add_subparsers(dest="endpoint_command", required=True)
-    enable = endpoint_sub.add_parser("enable", help="re-enable an endpoint disabled by 410 Gone")
+    text = "re-enable an endpoint disabled by 410 Gone"
+    enable = add_command(endpoint_sub, "enable", text, on_runtime(cmd_endpoint))
     enable.add_argument("endpoint_id")
-    for leaf in (listing, again, enable):
-        leaf.add_argument("--config", default=None, help=config_help)
-    return {"dlq": cmd_dlq, "status": cmd_status, "endpoint": cmd_endpoint}
 
 
 def when(timestamp: float | None) -> str:
@@ -65,7 +64,7 @@ def cmd_dlq(args: argparse.Namespace, rt: Any) -> int:
 
 
 def cmd_status(args: argparse.Namespace, rt: Any) -> int:
-    from worker.service import delivery_policy
+    from worker.roles.notifier import delivery_policy
 
     policy = delivery_policy(rt.settings).breaker
     report = status.collect(rt.client, rt.keys, [w.id for w in rt.settings.webhooks], policy)

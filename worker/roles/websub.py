@@ -1,4 +1,8 @@
-"""Settings -> the WebSub objects, and the `websub` role's run loop (worker/service.py calls it).
+"""The websub role: subscribe at the hubs feeds name and take their pushes.
+
+Life cycle: `WebSubRole.build(rt)` turns the websub settings into the subscription manager, the
+callbacks and the listener; `run(stop)` serves and subscribes until stopped, following edits to
+the feed list; it idles when WebSub is disabled. No burst mode: pushes come when hubs send them.
 
 Its own process type rather than a part of the scheduler: schedulers scale out (several on one
 machine would fight over one port), and the listener is the one internet-facing piece, best
@@ -11,7 +15,6 @@ import random
 import threading
 import time
 from collections.abc import Sequence
-from typing import Any
 
 from worker.config import Settings
 from worker.config.models import listen_address
@@ -19,11 +22,10 @@ from worker.feeds.model import FeedLike
 from worker.observability.resilience import wait_for_stop
 from worker.polling.poller import FeedPoller
 from worker.polling.scheduler import FeedChanges, changes_between
-from worker.queue.connection import Client
-from worker.queue.keys import Keys
+from worker.roles.runtime import Runtime
+from worker.roles.scheduler import build_poller, follow_feed_edits
 from worker.websub.callbacks import Callbacks
 from worker.websub.decisions import RetryPolicy
-from worker.websub.discovery import HubRecorder
 from worker.websub.hubclient import HubClient
 from worker.websub.listener import WebSubListener
 from worker.websub.manager import SubscriptionManager, WebSubPolicy
@@ -48,15 +50,16 @@ def hub_client(settings: Settings) -> HubClient:
     )
 
 
-def hub_recorder(client: Client, keys: Keys, log: Any) -> HubRecorder:
-    """The poller's discovery hook (set only when WebSub is enabled)."""
-    return HubRecorder(WebSubStore(client, keys), log, time.time)
-
-
 class WebSubRole:
     """The listener in its thread, the subscription manager in another."""
 
-    def __init__(self, settings: Settings, poller: FeedPoller, log: Any) -> None:
+    @classmethod
+    def build(cls, rt: Runtime) -> WebSubRole:
+        return cls(rt, build_poller(rt))
+
+    def __init__(self, rt: Runtime, poller: FeedPoller) -> None:
+        self.rt = rt
+        settings, log = rt.settings, rt.log
         policy = websub_policy(settings)
         store = WebSubStore(poller.client, poller.keys)
         self.log = log
@@ -64,7 +67,7 @@ class WebSubRole:
         self.manager = SubscriptionManager(store, self.hubs, policy, settings.feeds, log, time.time)
         self.callbacks = callbacks = Callbacks(
             store,
-            poller,
+            poller.intake,
             settings.feeds,
             log,
             time.time,
@@ -85,7 +88,9 @@ class WebSubRole:
         self.callbacks.feeds = dict(new)
         return changes
 
-    def run_until(self, stop: threading.Event) -> None:
+    def run(self, stop: threading.Event) -> None:
+        """Serve and subscribe until stopped, following edits to the feed list."""
+        follow_feed_edits(self.rt, self, stop)
         self.listener.start()
         manager = threading.Thread(
             target=self.manager.run_until, args=(stop,), name="websub-manager", daemon=True
@@ -96,3 +101,10 @@ class WebSubRole:
         manager.join(timeout=self.manager.policy.request_timeout_s + 5)
         self.hubs.close()
         self.log.info("websub_stopped")
+
+
+def idle(rt: Runtime, stop: threading.Event) -> None:
+    """The websub process while WebSub is disabled: it idles, so a Procfile that lists this
+    process type keeps running (Procfile runners stop everything when one process ends)."""
+    rt.log.info("websub_disabled", hint="set websub.enabled and websub.public_url")
+    wait_for_stop(stop)

@@ -11,31 +11,44 @@ from typing import Any, TextIO
 
 import yaml
 
+from worker.cli.common import Subparsers, add_command, load, with_runtime
 from worker.config import Settings
 from worker.errors import WirewatchError
 from worker.feeds.opml import FeedEntry, discover_feeds, parse_opml, to_opml
 from worker.feeds.parse import FeedParseError, parse_feed
 from worker.fetching import Fetcher, FetchLimits
 from worker.polling.health import feed_status
-from worker.polling.setup import health_policy
 from worker.queue.connection import read_hashes
+from worker.roles.runtime import fetch_limits
+from worker.roles.scheduler import health_policy
 
 IMPORT_FILE = "feeds-imported.yaml"
 COLUMNS = ("feed", "status", "last success", "last new item", "next poll", "errors")
 
 
-def add_arguments(feeds: argparse.ArgumentParser) -> None:
-    sub = feeds.add_subparsers(dest="feeds_command")
-    imp = sub.add_parser("import", help="add the feeds of an OPML file to the configuration")
+def register(sub: Subparsers) -> None:
+    text = "feed health table; import/export OPML; discover a site's feeds"
+    feeds = add_command(sub, "feeds", text, cmd_feeds)
+    commands = feeds.add_subparsers(dest="feeds_command")
+    imp = add_command(
+        commands, "import", "add the feeds of an OPML file to the configuration", None
+    )
     imp.add_argument("file", help="OPML file")
     imp.add_argument("--output", help=f"YAML file to write (default: <config dir>/{IMPORT_FILE})")
-    sub.add_parser("export", help="print the configured feeds as OPML")
-    disc = sub.add_parser("discover", help="find the feeds a site announces")
+    add_command(commands, "export", "print the configured feeds as OPML", None)
+    disc = add_command(commands, "discover", "find the feeds a site announces", None)
     disc.add_argument("url", help="a site or page URL")
-    for command in (imp, sub.choices["export"], disc):
-        # Also after the subcommand (`feeds import F --config C`); SUPPRESS keeps a value
-        # given before it.
-        command.add_argument("--config", default=argparse.SUPPRESS, help="as for `feeds`")
+
+
+def cmd_feeds(args: argparse.Namespace) -> int:
+    settings, path = load(args)
+    if args.feeds_command == "import":
+        return import_opml(args, settings, path)
+    if args.feeds_command == "export":
+        return export_opml(settings)
+    if args.feeds_command == "discover":
+        return discover(args.url, fetch_limits(settings))
+    return with_runtime(settings, print_health)
 
 
 def when(epoch: str | None, now: float) -> str:

@@ -7,16 +7,45 @@ configured limits). Exit 0 on a match, 1 on none, 2 on an error, like grep.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
-from worker.config import Settings
-from worker.errors import ConfigError, ExtractionError
+from worker.cli.common import EXIT_CONFIG, Subparsers, add_command, default_config_path
+from worker.config import Settings, load_config
+from worker.errors import ConfigError, ExtractionError, QueryError, WirewatchError
 from worker.extraction import extract_article
 from worker.fetching import Fetcher, FetchLimits
 from worker.rules import Document, Hit, Matcher
 
 EXIT_MATCH, EXIT_NO_MATCH = 0, 1
+
+
+def register(sub: Subparsers) -> None:
+    text = "run a query or watchlist against text, an HTML file or a URL"
+    match = add_command(sub, "match", text, cmd_match)
+    target = match.add_mutually_exclusive_group(required=True)
+    target.add_argument("--query", help="a query in the watchlist language")
+    target.add_argument("--watchlist", help="the id of a configured watchlist")
+    match.add_argument("source", nargs="?", default="-", help="FILE, URL or - for stdin")
+
+
+def cmd_match(args: argparse.Namespace) -> int:
+    try:
+        return run_match(args, load_config_if_needed(args))
+    except QueryError as exc:
+        print(f"wirewatch: query error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except WirewatchError as exc:
+        print(f"wirewatch: error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+
+
+def load_config_if_needed(args: argparse.Namespace) -> Settings | None:
+    config = getattr(args, "config", None)
+    if args.watchlist is None and config is None:
+        return None
+    return load_config(Path(config or default_config_path()), os.environ)
 
 
 def looks_like_html(text: str) -> bool:
@@ -44,7 +73,7 @@ def read_source(source: str, settings: Settings | None) -> tuple[str, str]:
     if source.startswith(("http://", "https://")):
         limits = FetchLimits(30.0, 10.0, 10_000_000, 5, True, "wirewatch-match/0.1")
         if settings is not None:
-            from worker.service import fetch_limits
+            from worker.roles.runtime import fetch_limits
 
             limits = fetch_limits(settings)
         fetcher = Fetcher(limits)

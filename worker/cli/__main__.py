@@ -1,0 +1,7 @@
+"""`python -m worker.cli`: how `wirewatch run` starts each role's process."""
+
+import sys
+
+from worker.cli import main
+
+sys.exit(main())

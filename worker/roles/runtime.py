@@ -1,0 +1,133 @@
+"""What every role process shares: settings, one Redis client, the key names, a logger, and the
+things to close when it stops. Roles build their own objects from it (worker/roles/<role>.py).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from worker.config import Settings, load_config
+from worker.config.watch import ConfigFileWatcher, Signature
+from worker.fetching import Fetcher, FetchLimits
+from worker.fetching.politeness import HostGate, HostLimit
+from worker.observability.logging import get_logger
+from worker.queue.connection import Client, open_client
+from worker.queue.keys import Keys
+from worker.queue.streams import StreamConsumer
+
+LEASE_MARGIN_S = 60.0  # a poll or fetch holds its host slot for the fetch deadline plus this
+
+Loaded = TypeVar("Loaded")
+
+
+def consumer_name(role: str) -> str:
+    return f"{role}-{socket.gethostname()}-{os.getpid()}"
+
+
+def fetch_limits(settings: Settings) -> FetchLimits:
+    f = settings.fetch
+    return FetchLimits(
+        timeout_s=f.timeout,
+        connect_timeout_s=f.connect_timeout,
+        max_bytes=f.max_bytes,
+        max_redirects=f.max_redirects,
+        allow_private_addresses=f.allow_private_addresses,
+        user_agent=f.user_agent,
+    )
+
+
+def lease_seconds(settings: Settings) -> float:
+    return settings.fetch.timeout + LEASE_MARGIN_S
+
+
+def host_gate(settings: Settings, client: Client, keys: Keys) -> HostGate:
+    """Politeness per host, shared by the scheduler's polls and the worker's article fetches."""
+    s = settings.scheduler
+    overrides = {host: HostLimit(h.max_concurrent, h.min_spacing) for host, h in s.hosts.items()}
+    return HostGate(
+        client,
+        keys,
+        default=HostLimit(s.host_max_concurrent, s.host_min_spacing),
+        overrides=overrides,
+        lease_s=lease_seconds(settings),
+    )
+
+
+@dataclass
+class Runtime:
+    """Shared resources of one role process: settings, a Redis client, key names, a logger,
+    what to close, and how to follow the config files."""
+
+    settings: Settings
+    client: Client
+    keys: Keys
+    log: Any
+    config_path: Path | None = None
+    config_signature: Signature = ()
+    reload_requested: threading.Event = field(default_factory=threading.Event)
+    _closers: list[Any] = field(default_factory=list)
+
+    @classmethod
+    def open(cls, settings: Settings, redis_url: str) -> Runtime:
+        client = open_client(redis_url)
+        return cls(settings, client, Keys(settings.redis_prefix), get_logger())
+
+    def fetcher(self) -> Fetcher:
+        fetcher = Fetcher(fetch_limits(self.settings))
+        self.closing(fetcher)
+        return fetcher
+
+    def host_gate(self) -> HostGate:
+        return host_gate(self.settings, self.client, self.keys)
+
+    def closing(self, closer: Any) -> None:
+        """Close `closer` (anything with close()) when the process stops."""
+        self._closers.append(closer)
+
+    def consumer(self, role: str, stream: str, group: str, dead: str) -> StreamConsumer:
+        w = self.settings.worker
+        consumer = StreamConsumer(
+            self.client,
+            stream,
+            group,
+            consumer_name(role),
+            dead,
+            max_attempts=w.max_attempts,
+            claim_idle_ms=int(w.claim_idle * 1000),
+        )
+        consumer.ensure_group()
+        return consumer
+
+    def follow_config(
+        self,
+        pick: Callable[[Settings], Loaded],
+        apply: Callable[[Loaded], None],
+        stop: threading.Event,
+        every_pass: Callable[[], object] | None = None,
+    ) -> None:
+        """Apply `pick(config)` whenever the config files change or SIGHUP asks, in a thread;
+        nothing without a config path (a role started without files has nothing to follow)."""
+        if self.config_path is None:
+            return
+        path = self.config_path
+        watcher = ConfigFileWatcher(
+            path,
+            lambda: pick(load_config(path, os.environ)),
+            apply,
+            self.log,
+            self.config_signature,
+            requested=self.reload_requested,
+            every_pass=every_pass,
+        )
+        threading.Thread(target=watcher.run, args=(stop,), name="config-watch", daemon=True).start()
+
+    def close(self) -> None:
+        for closer in self._closers:
+            closer.close()
+        self.client.close()
