@@ -11,7 +11,7 @@ import pytest
 from worker.config import load_config
 from worker.errors import ConfigError
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 SECRET = "whsec_" + base64.b64encode(b"m" * 32).decode()
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from tests.support.httpserver import LocalServer, Response
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SENTENCES = [
     "NATO leaders met in Madrid on Tuesday to discuss the alliance's eastern flank",
     "The summit agreed on a larger rapid reaction force for the coming years",
