@@ -8,10 +8,10 @@ reopens it for twice the cooldown, up to a cap. Deliveries wait meanwhile, losin
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 
-class Circuit(Enum):
+class Circuit(StrEnum):
     CLOSED = "closed"
     OPEN = "open"
     HALF_OPEN = "half_open"

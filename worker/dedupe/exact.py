@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 from worker.queue.connection import Client
 from worker.queue.keys import Keys
@@ -33,7 +33,7 @@ return 0
 """
 
 
-class Verdict(Enum):
+class Verdict(StrEnum):
     NEW = "new"
     SAME_URL = "duplicate_url"
     SAME_TEXT = "duplicate_text"

@@ -10,7 +10,7 @@ import redis
 
 from worker.alerts.breaker import BreakerPolicy
 from worker.alerts.store import DeliveryRecord, DeliveryStore
-from worker.queue.connection import Client
+from worker.queue.connection import Client, hash_float
 from worker.queue.keys import ALERTS_GROUP, ITEMS_GROUP, Keys
 
 
@@ -56,13 +56,9 @@ def endpoint_status(
         "queued": int(store.client.zcard(store.keys.endpoint_due(endpoint_id))),
         "digest_buffered": int(store.client.llen(store.keys.digest_buffer(endpoint_id))),
         "consecutive_failures": breaker.failures,
-        "last_success_at": _float(state.get("last_success_at")),
+        "last_success_at": hash_float(state, "last_success_at"),
         "last_error": state.get("last_error") or None,
     }
-
-
-def _float(value: str | None) -> float | None:
-    return float(value) if value else None
 
 
 def oldest_delivery(client: Client, keys: Keys) -> float | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -25,9 +26,19 @@ from worker.records import Article, FeedItem
 from worker.rules import Document
 
 
+class ItemOutcome(StrEnum):
+    """What became of one item (the `outcome` of its `item_processed` log line)."""
+
+    ALERTED = "alerted"
+    NO_MATCH = "no_match"
+    DUPLICATE_URL = Verdict.SAME_URL.value
+    DUPLICATE_TEXT = Verdict.SAME_TEXT.value
+    DUPLICATE_TITLE = Verdict.SAME_TITLE.value
+
+
 @dataclass(frozen=True)
 class ProcessResult:
-    outcome: str  # "alerted", "no_match", "duplicate_url", "duplicate_text"
+    outcome: ItemOutcome
     alerts: int = 0
     article: Article | None = None
     story: StoryAssignment | None = None
@@ -112,10 +123,10 @@ class ItemProcessor:
         rules = self.rules()
         updates = 0 if story.new_story else self._announce_growth(article, story, rules, now)
         if verdict is not Verdict.NEW:
-            return ProcessResult(verdict.value, 0, article, story, updates)
+            return ProcessResult(ItemOutcome(verdict.value), 0, article, story, updates)
         hits = rules.matcher.match(rule_document(article))
         if not hits:
-            return ProcessResult("no_match", 0, article, story, updates)
+            return ProcessResult(ItemOutcome.NO_MATCH, 0, article, story, updates)
         story_ref = (story.story_id, story.articles)
         alerts = pending_alerts(article, hits, rules.table, story_ref, now)
         emitted = self.emitter.emit(story.story_id, story.articles, alerts)
@@ -124,7 +135,7 @@ class ItemProcessor:
             # yet, so the growth they brought is announced from here (at most once, in Redis).
             grown = replace(story, articles=self.stories.articles(story.story_id, now.timestamp()))
             updates += self._announce_growth(article, grown, rules, now)
-        return ProcessResult("alerted", emitted, article, story, updates)
+        return ProcessResult(ItemOutcome.ALERTED, emitted, article, story, updates)
 
     def _announce_growth(
         self, article: Article, story: StoryAssignment, rules: WatchlistSet, now: datetime

@@ -16,7 +16,7 @@ from typing import Any
 
 from worker.alerts.envelope import EventType, envelope_body
 from worker.polling.intervals import is_stale
-from worker.queue.connection import Client
+from worker.queue.connection import Client, hash_float
 from worker.queue.keys import Keys
 from worker.times import iso_z
 
@@ -40,13 +40,6 @@ class HealthPolicy:
     unhealthy_notify: tuple[str, ...] = ()
 
 
-def _float(state: Mapping[str, str], name: str) -> float | None:
-    try:
-        return float(state[name]) if state.get(name) else None
-    except ValueError:
-        return None
-
-
 def feed_status(state: Mapping[str, str], now: float, policy: HealthPolicy) -> str:
     """`new` (never polled), `error`, `stale` (polls fine, but silent far beyond its rhythm)
     or `ok`."""
@@ -54,8 +47,8 @@ def feed_status(state: Mapping[str, str], now: float, policy: HealthPolicy) -> s
         return "new"
     if state["status"] == "error":
         return "error"
-    newest = _float(state, "newest_entry_at") or _float(state, "last_new_item")
-    rhythm = _float(state, "rhythm_s")
+    newest = hash_float(state, "newest_entry_at") or hash_float(state, "last_new_item")
+    rhythm = hash_float(state, "rhythm_s")
     stale = is_stale(
         newest, rhythm, now, factor=policy.stale_factor, minimum_s=policy.stale_minimum_s
     )
@@ -63,7 +56,7 @@ def feed_status(state: Mapping[str, str], now: float, policy: HealthPolicy) -> s
 
 
 def unhealthy_due(state: Mapping[str, str], now: float, policy: HealthPolicy) -> bool:
-    since = _float(state, "failing_since")
+    since = hash_float(state, "failing_since")
     after = policy.unhealthy_after_s
     return after is not None and since is not None and now - since >= after
 
@@ -82,7 +75,7 @@ def unhealthy_event(
     feed_url: str, feed_name: str, state: Mapping[str, str], now: float
 ) -> dict[str, Any]:
     """The `data` of a feed.unhealthy webhook (also the alert record on the stream)."""
-    since = _float(state, "failing_since") or now
+    since = hash_float(state, "failing_since") or now
     return {
         "alert_id": unhealthy_alert_id(feed_url, since),
         "type": EVENT_TYPE,
@@ -91,7 +84,7 @@ def unhealthy_event(
         "failing_for_s": round(now - since),
         "consecutive_errors": int(state.get("consecutive_errors") or 0),
         "last_error": state.get("last_error", ""),
-        "last_success": iso(_float(state, "last_success")),
+        "last_success": iso(hash_float(state, "last_success")),
     }
 
 

@@ -44,7 +44,7 @@ from worker.polling.intervals import (
     publishing_rhythm,
     success_delay,
 )
-from worker.queue.connection import Client, read_hash, write_hash
+from worker.queue.connection import Client, hash_float, read_hash, write_hash
 from worker.queue.keys import Keys, short_hash
 
 Finish = Callable[[Any], None] | None  # given the state-writing pipeline; see FeedPoller.poll
@@ -93,13 +93,6 @@ def validators(result: FetchResult) -> dict[str, str]:
     """The response's ETag and Last-Modified, kept to be sent back byte for byte."""
     found = result.validators
     return {"etag": found.get("etag", ""), "last_modified": found.get("last_modified", "")}
-
-
-def state_float(state: Mapping[str, str], name: str) -> float | None:
-    try:
-        return float(state[name]) if state.get(name) else None
-    except ValueError:
-        return None
 
 
 def parsed_facts(delta: FeedDelta) -> dict[str, str]:
@@ -227,9 +220,9 @@ class FeedPoller:
     ) -> PollOutcome:
         now = self.clock()
         merged = {**state, **success.updates}
-        feed_hint = state_float(merged, "feed_hint_s")
+        feed_hint = hash_float(merged, "feed_hint_s")
         hint = hint_seconds(success.headers, [feed_hint], now)
-        rhythm = state_float(merged, "rhythm_s")
+        rhythm = hash_float(merged, "rhythm_s")
         delay = success_delay(rhythm, hint, self.policy.bounds(feed), self.rand())
         fields = {
             **success.updates,
@@ -249,7 +242,7 @@ class FeedPoller:
         now = self.clock()
         errors = int(state.get("consecutive_errors") or 0) + 1
         wait = _retry_after(exc, now)
-        rhythm = state_float(state, "rhythm_s")
+        rhythm = hash_float(state, "rhythm_s")
         delay = error_delay(rhythm, errors, wait, self.policy.bounds(feed), self.rand())
         error = f"{exc.reason}: {exc}"
         fields = {

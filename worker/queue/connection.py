@@ -63,3 +63,12 @@ def read_hashes(client: Client, keys: Sequence[str], batch: int = 1000) -> list[
 def write_hash(client: Client, key: str, fields: Mapping[str, str]) -> None:
     mapping: Any = dict(fields)
     client.hset(key, mapping=mapping)
+
+
+def hash_float(fields: Mapping[str, str], name: str) -> float | None:
+    """A number kept in a Redis hash field (as text); None when empty, absent or not a number:
+    a stale or hand-edited field must not stop the role that reads it."""
+    try:
+        return float(fields[name]) if fields.get(name) else None
+    except ValueError:
+        return None

@@ -20,6 +20,8 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from worker.queue.connection import hash_float
+
 DISCOVERED = "discovered"
 SUBSCRIBING = "subscribing"
 ACTIVE = "active"
@@ -56,10 +58,7 @@ class RetryPolicy:
 
 
 def number(record: Record, name: str) -> float:
-    try:
-        return float(record.get(name) or 0.0)
-    except ValueError:
-        return 0.0
+    return hash_float(record, name) or 0.0
 
 
 def hub_changed(record: Record) -> bool:
