@@ -7,8 +7,8 @@ import time
 
 import pytest
 import redis
-from tests.test_dedupe_fingerprint import ORIGINAL, SAME_EVENT_PAIRS, VARIANTS, body
 
+from tests.unit.test_dedupe_fingerprint import ORIGINAL, SAME_EVENT_PAIRS, VARIANTS, body
 from worker.dedupe.settings import DedupeConfig
 from worker.dedupe.stories import StoryAssignment, StoryIndex
 from worker.errors import QueueError
