@@ -12,9 +12,11 @@ only the previous one (docs/stories.md defines what one story is).
   enough to tell a quoted passage (~0.2) from a copy cut to half (0.5).
 - Representative: 126 values, each reduced to 8 bits (b-bit MinHash; unrelated values collide 1 time
   in 256, which `estimate` corrects for) plus the shingle count, 128 bytes kept once per story.
-- Bands: pairs of values (32 bands of 2) hashed to index entries. Two texts with similarity 0.4
-  share a band with probability 0.996, at 0.2 still 0.73: bands only propose candidates, which
-  the representative then confirms or rejects.
+- Bands: pairs of values (24 bands of 2) hashed to index entries. Two texts with similarity 0.5
+  share a band with probability 0.999, at 0.4 0.985, at 0.2 still 0.62: bands only propose
+  candidates, which the representative then confirms or rejects. An entry is 2 bytes in one of
+  `index_buckets` hashes (31 bits in all): a band of another story found by chance now and then
+  costs one more confirmation, never a wrong story.
 - Containment (how much of the smaller text the larger holds) is estimated from the similarity and
   both shingle counts: a copy cut to half has similarity 0.5 but containment 1, a different
   article quoting 40% of another has 0.25 and 0.4.
@@ -36,7 +38,7 @@ VALUES = 128
 # stored as two 64-byte halves (the longest value Redis keeps in a compact listpack by default).
 REPRESENTATIVE_VALUES = 126
 BAND_ROWS = 2
-BANDS = 32
+BANDS = 24
 _VALUE_BITS = 7  # log2(VALUES)
 _LEGACY_GROUPS = VALUES // LEGACY_BINS  # new bins per legacy bin (bin number's bits 4..6)
 _DISTANCE_SHIFT = 64 - _VALUE_BITS  # densified values carry the borrowing distance above this
@@ -151,7 +153,7 @@ def estimate(a: bytes, b: bytes) -> Similarity:
 
 
 def band_entries(sig: Signature, buckets: int) -> list[tuple[int, bytes]]:
-    """(bucket, 4-byte field) per band: equal for two texts that agree on the band's values."""
+    """(bucket, 2-byte field) per band: equal for two texts that agree on the band's values."""
     entries = []
     for band in range(BANDS):
         rows = sig.values[band * BAND_ROWS : (band + 1) * BAND_ROWS]
@@ -159,5 +161,5 @@ def band_entries(sig: Signature, buckets: int) -> list[tuple[int, bytes]]:
             break
         data = band.to_bytes(1, "big") + b"".join(v.to_bytes(9, "big") for v in rows)
         digest = int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "big")
-        entries.append(((digest >> 32) % buckets, (digest & 0xFFFFFFFF).to_bytes(4, "little")))
+        entries.append(((digest >> 16) % buckets, (digest & 0xFFFF).to_bytes(2, "little")))
     return entries

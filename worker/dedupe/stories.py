@@ -14,7 +14,7 @@ the same instant run one after the other, so the second joins the story the firs
 Layout (all under the `{<prefix>:stories}` hash tag, so the script's keys share one Cluster slot):
 time is cut into slots (`window / slots_per_window` long); each slot has its own small hashes, and
 each hash expires as a whole once no lookup can reach its slot, so nothing expires per member.
-- `b:<slot>:<bucket>`: a band entry (4 bytes) -> story number; 32 per story per slot it is active
+- `b:<slot>:<bucket>`: a band entry (2 bytes) -> story number; 24 per story per slot it is active
   in (written when the story opens, and by the first article that joins it in a later slot).
 - `r:<slot>:<bucket>`: story number -> its representative (128 bytes, in two 64-byte halves: the
   second under `<number>+`), beside its band entries.
@@ -48,7 +48,7 @@ from worker.queue.connection import Client
 from worker.queue.keys import Keys
 
 _MASK64 = (1 << 64) - 1
-# Member, count and representative hashes hold one entry per article or story against 32 band
+# Member, count and representative hashes hold one entry per article or story against 24 band
 # entries per story (16 bin entries per article in the previous design).
 _SMALL_BUCKETS_DIVISOR = 16
 
