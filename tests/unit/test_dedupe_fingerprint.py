@@ -20,6 +20,7 @@ from worker.dedupe.fingerprint import (
     words,
 )
 from worker.dedupe.settings import DedupeConfig
+from worker.dedupe.signature import band_entries, representative, text_signature
 from worker.dedupe.stories import (
     bin_entries,
     member_entry,
@@ -137,8 +138,12 @@ def test_agreement_is_symmetric(a: list[str], b: list[str]) -> None:
     assert fa.agreement(fb) == fb.agreement(fa)
 
 
-@pytest.mark.parametrize(("similarity", "bins"), [(0.3, 5), (0.25, 4), (0.5, 8), (1.0, 16)])
-def test_similarity_maps_to_agreeing_bins(similarity: float, bins: int) -> None:
+@pytest.mark.parametrize(
+    ("similarity", "bins"), [(0.2, 5), (0.25, 5), (0.3, 5), (0.5, 8), (1.0, 16)]
+)
+def test_legacy_vote_follows_similarity_but_never_below_its_old_default(
+    similarity: float, bins: int
+) -> None:
     assert DedupeConfig(similarity=similarity).min_agreeing_bins == bins
 
 
@@ -173,15 +178,25 @@ def test_lookups_reach_every_entry_younger_than_the_window(
     assert age * window <= ttl_s + 1e-3 and ttl_s <= window + config.slot_s + 2e-3  # ms rounding
 
 
-def test_plan_names_one_slot_and_every_bin() -> None:
+def test_plan_names_every_slot_band_and_legacy_bin() -> None:
     config = DedupeConfig(window=700.0, slots_per_window=7, index_buckets=64)
-    fp = fingerprint(ORIGINAL)
-    call = plan_assign("article-1", fp, 1000.0, Keys("ww"), config)
-    assert len(call.keys) == 1 + 8 + 8 * len(fp.bins)
-    assert all(key.startswith("{ww:stories}:") for key in call.keys)
-    assert call.keys[1] == f"{{ww:stories}}:a:10:{member_entry('article-1', 4)[0]}"
-    assert call.args[1:5] == [8, len(fp.bins), 5, slot_ttl_ms(1000.0, config)]
-    assert [field for _, field in bin_entries(fp, 64)] == call.args[-len(fp.bins) :]
+    sig = text_signature(ORIGINAL)
+    call = plan_assign("article-1", sig, 1000.0, Keys("ww"), config)
+    member_bucket = member_entry("article-1", 4)[0]
+    assert call.keys == [
+        "{ww:stories}:seq",
+        "{ww:stories}:v2",
+        f"{{ww:stories}}:a:10:{member_bucket}",
+    ]
+    assert call.args[1:7] == [8, 24, 16, slot_ttl_ms(1000.0, config), "{ww:stories}:", 4]
+    assert call.args[7:10] == [member_bucket, 1_000_000, 800_000]  # horizon: window + a slot
+    assert call.args[10:13] == ["0.2", "0.6", 5]
+    assert call.args[13] == representative(sig) and len(representative(sig)) == 128
+    assert call.args[14:22] == [str(slot) for slot in range(10, 2, -1)]
+    pairs = call.args[22:]
+    assert pairs[: 2 * 24 : 2] == [bucket for bucket, _ in band_entries(sig, 64)]
+    assert pairs[1 : 2 * 24 : 2] == [field for _, field in band_entries(sig, 64)]
+    assert pairs[2 * 24 + 1 :: 2] == [field for _, field in bin_entries(fingerprint(ORIGINAL), 64)]
 
 
 def test_bin_entries_are_short_and_in_range() -> None:

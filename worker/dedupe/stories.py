@@ -1,4 +1,11 @@
-"""Story clusters: each article joins the story of its near-duplicates or opens a new one.
+"""Story clusters: each article joins the one story whose representative it resembles, or opens one.
+
+What one story is: docs/stories.md. How: candidate stories come from an LSH index of signature
+bands (worker/dedupe/signature.py); each candidate is then confirmed against its representative,
+the signature of the article that opened it, on 128 values: estimated Jaccard similarity at least
+`similarity` and containment at least `containment`. Of the confirmed, the most similar wins
+(ties: the oldest story). There are no votes pooled over members, so a story is never joined
+through a chain of members the new article does not itself resemble.
 
 The index lives in Redis so every worker on every machine shares it, and one Lua script per
 article does the whole check-and-insert atomically: two workers holding two copies of one story at
@@ -7,13 +14,21 @@ the same instant run one after the other, so the second joins the story the firs
 Layout (all under the `{<prefix>:stories}` hash tag, so the script's keys share one Cluster slot):
 time is cut into slots (`window / slots_per_window` long); each slot has its own small hashes, and
 each hash expires as a whole once no lookup can reach its slot, so nothing expires per member.
-- `m:<slot>:<bucket>`: a MinHash bin entry (4 bytes) -> story number; 16 per article.
+- `b:<slot>:<bucket>`: a band entry (2 bytes) -> story number; 24 per story per slot it is active
+  in (written when the story opens, and by the first article that joins it in a later slot).
+- `r:<slot>:<bucket>`: story number -> its representative (128 bytes, in two 64-byte halves: the
+  second under `<number>+`), beside its band entries.
 - `a:<slot>:<bucket>`: an article key digest (8 bytes) -> story number: a retried article finds
-  the story it joined and is not counted twice.
+  the story it joined and is not counted twice, whatever its text is the second time.
 - `s:<slot>:<bucket>`: story number -> its article count, written to the slot of its latest
-  article. Its bucket depends on the story the script finds, so the script derives that key
-  name itself (same hash tag, so it is on the same Cluster slot as the declared keys).
-Buckets keep each hash small enough for Redis's compact listpack encoding (see DedupeConfig).
+  article.
+- `m:<slot>:<bucket>`: the previous design's MinHash bin entries (16 per article), no longer
+  written. Read only until `v2` (when this design first ran) is a window old, so stories an
+  upgraded install already alerted on keep their copies: a copy that matches no representative
+  joins a legacy story by the old vote, and becomes that story's representative.
+The script builds the key names itself from the index prefix (one hash tag, so on the same
+Cluster slot as the keys it declares). Buckets keep each hash small
+enough for Redis's compact listpack encoding (see DedupeConfig).
 """
 
 from __future__ import annotations
@@ -25,63 +40,132 @@ from typing import Any
 
 import redis
 
-from worker.dedupe.fingerprint import Fingerprint, article_fingerprint
+from worker.dedupe.fingerprint import Fingerprint
 from worker.dedupe.settings import DedupeConfig
+from worker.dedupe.signature import Signature, article_signature, band_entries, representative
 from worker.errors import QueueError
 from worker.queue.connection import Client
 from worker.queue.keys import Keys
 
 _MASK64 = (1 << 64) - 1
-# Member and count hashes hold one entry per article or story against 16 bin entries per article.
+# Member, count and representative hashes hold one entry per article or story against 24 band
+# entries per story (16 bin entries per article in the previous design).
 _SMALL_BUCKETS_DIVISOR = 16
 
+# KEYS: the sequence, the v2 marker, this article's member hash in the current slot.
+# ARGV: 1 member field, 2 S (slots, newest first), 3 NB (bands), 4 L (legacy bins), 5 ttl ms,
+# 6 index prefix (`{<prefix>:stories}:`), 7 small buckets, 8 member bucket, 9 now ms,
+# 10 legacy horizon ms, 11 min similarity, 12 min containment, 13 legacy min agreeing bins,
+# 14 representative, then S slot names, NB (bucket, field) band pairs, L (bucket, field) bin pairs.
+# Key names are built here from the prefix (one hash tag, so one Cluster slot): sending ~400 full
+# names cost the client more than the whole script costs Redis.
 _ASSIGN = """
-local S, B = tonumber(ARGV[2]), tonumber(ARGV[3])
-local function counts_key(s, story)
-  return ARGV[6] .. ARGV[7 + s] .. ':' .. tostring(story % tonumber(ARGV[7]))
+local S, NB, L = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local ROOT, SMALL, SLOT0 = ARGV[6], tonumber(ARGV[7]), 14
+local MIN_J, MIN_C, mine = tonumber(ARGV[11]), tonumber(ARGV[12]), ARGV[14]
+local function key(kind, s, bucket)
+  return ROOT .. kind .. ':' .. ARGV[SLOT0 + s] .. ':' .. bucket
 end
 local function count_of(story)
   for s = 1, S do
-    local c = redis.call('HGET', counts_key(s, story), tostring(story))
+    local c = redis.call('HGET', key('s', s, story % SMALL), tostring(story))
     if c then return tonumber(c) end
   end
   return 0
 end
+local function representative_of(story)
+  local sid = tostring(story)
+  for s = 1, S do
+    local v = redis.call('HMGET', key('r', s, story % SMALL), sid, sid .. '+')
+    if v[1] and v[2] then return v[1] .. v[2], s end
+  end
+  return nil, nil
+end
 for s = 1, S do
-  local known = redis.call('HGET', KEYS[1 + s], ARGV[1])
+  local known = redis.call('HGET', key('a', s, ARGV[8]), ARGV[1])
   if known then return {tonumber(known), count_of(tonumber(known)), 0} end
 end
--- Votes: how many bins point at each story (once per bin, whichever slots hold it).
-local votes, best, best_votes = {}, 0, 0
-for b = 1, B do
-  local field, seen = ARGV[7 + S + b], {}
+-- Confirmation: b-bit MinHash agreement with the story's representative (signature.estimate).
+local K, my_n, my_v = #mine - 2, 0, {}
+if K > 0 then
+  my_n = string.byte(mine, 1) * 256 + string.byte(mine, 2)
+  my_v = {string.byte(mine, 3, K + 2)}
+end
+local function confirmed(rep)
+  if K <= 0 or not rep or #rep ~= #mine then return nil end
+  local v, agree = {string.byte(rep, 3, K + 2)}, 0
+  for i = 1, K do
+    if v[i] == my_v[i] then agree = agree + 1 end
+  end
+  local j = math.max(0, (agree / K - 1 / 256) / (1 - 1 / 256))
+  local n = string.byte(rep, 1) * 256 + string.byte(rep, 2)
+  local c = j * (my_n + n) / ((1 + j) * math.max(1, math.min(my_n, n)))
+  if j >= MIN_J and c >= MIN_C then return j end
+  return nil
+end
+local best, best_j, tried = nil, -1, {}
+local function consider(story)
+  if tried[story] then return end
+  tried[story] = true
+  local j = confirmed(representative_of(story))
+  if j and (j > best_j or (j == best_j and story < best)) then best, best_j = story, j end
+end
+local BANDS0 = SLOT0 + S
+for b = 1, NB do
+  local bucket, field = ARGV[BANDS0 + 2 * b - 1], ARGV[BANDS0 + 2 * b]
   for s = 1, S do
-    local story = redis.call('HGET', KEYS[1 + S + (s - 1) * B + b], field)
-    if story and not seen[story] then
-      seen[story] = true
-      local v, n = (votes[story] or 0) + 1, tonumber(story)
-      votes[story] = v
-      if v > best_votes or (v == best_votes and n < best) then best, best_votes = n, v end
-    end
+    local story = redis.call('HGET', key('b', s, bucket), field)
+    if story then consider(tonumber(story)) end
   end
 end
+-- Upgrade window: stories of the previous design have no representative; their bins still vote.
+local now = tonumber(ARGV[9])
+local since = tonumber(redis.call('GET', KEYS[2]) or now)
+if not best and L > 0 and now < since + tonumber(ARGV[10]) then
+  local votes, top, top_votes, BINS0 = {}, 0, 0, BANDS0 + 2 * NB
+  for b = 1, L do
+    local bucket, field, seen = ARGV[BINS0 + 2 * b - 1], ARGV[BINS0 + 2 * b], {}
+    for s = 1, S do
+      local story = redis.call('HGET', key('m', s, bucket), field)
+      if story and not seen[story] then
+        seen[story] = true
+        local v, n = (votes[story] or 0) + 1, tonumber(story)
+        votes[story] = v
+        if v > top_votes or (v == top_votes and n < top) then top, top_votes = n, v end
+      end
+    end
+  end
+  if top_votes >= tonumber(ARGV[13]) then
+    if representative_of(top) then consider(top) else best = top end
+  end
+end
+redis.call('SET', KEYS[2], tostring(now), 'NX')
 local story, count, new = best, 0, 0
-if B > 0 and best_votes >= tonumber(ARGV[4]) then
+if story then
   count = count_of(story) + 1
 else
   story, count, new = redis.call('INCR', KEYS[1]), 1, 1
 end
 local ttl, sid = ARGV[5], tostring(story)
-redis.call('HSET', KEYS[2], ARGV[1], sid)
-redis.call('PEXPIRE', KEYS[2], ttl)
-for b = 1, B do
-  local key = KEYS[1 + S + b]
-  redis.call('HSET', key, ARGV[7 + S + b], sid)
-  redis.call('PEXPIRE', key, ttl)
-end
-local ck = counts_key(1, story)
+redis.call('HSET', KEYS[3], ARGV[1], sid)
+redis.call('PEXPIRE', KEYS[3], ttl)
+local ck = key('s', 1, story % SMALL)
 redis.call('HSET', ck, sid, count)
 redis.call('PEXPIRE', ck, ttl)
+if K > 0 then
+  local rep, at = representative_of(story)
+  if at ~= 1 then
+    -- New, adopted, or active again in a new slot: representative and bands into this slot.
+    local rk, keep = key('r', 1, story % SMALL), rep or mine
+    redis.call('HSET', rk, sid, string.sub(keep, 1, 64), sid .. '+', string.sub(keep, 65))
+    redis.call('PEXPIRE', rk, ttl)
+    for b = 1, NB do
+      local bk = key('b', 1, ARGV[BANDS0 + 2 * b - 1])
+      redis.call('HSETNX', bk, ARGV[BANDS0 + 2 * b], sid)
+      redis.call('PEXPIRE', bk, ttl)
+    end
+  end
+end
 return {story, count, new}
 """
 
@@ -144,23 +228,24 @@ def member_entry(article_key: str, buckets: int) -> tuple[int, bytes]:
 
 
 def plan_assign(
-    article_key: str, fp: Fingerprint, now: float, keys: Keys, config: DedupeConfig
+    article_key: str, sig: Signature, now: float, keys: Keys, config: DedupeConfig
 ) -> ScriptCall:
     """The keys and arguments of the assign script for one article (pure, so it is tested)."""
     slots = slots_to_search(now, config)
     small = max(1, config.index_buckets // _SMALL_BUCKETS_DIVISOR)
     member_bucket, member_field = member_entry(article_key, small)
-    bins = bin_entries(fp, config.index_buckets)
-    script_keys = [keys.story_sequence]
-    script_keys += [keys.story_members(slot, member_bucket) for slot in slots]
-    buckets = [str(bucket) for bucket, _ in bins]
-    for slot in slots:
-        prefix = keys.story_bins_of_slot(slot)
-        script_keys += [prefix + bucket for bucket in buckets]
-    args: list[str | bytes | int] = [member_field, len(slots), len(bins)]
-    args += [config.min_agreeing_bins, slot_ttl_ms(now, config), keys.story_counts_prefix, small]
+    bands = band_entries(sig, config.index_buckets)
+    legacy = bin_entries(sig.legacy, config.index_buckets)
+    script_keys = [keys.story_sequence, keys.story_design_since]
+    script_keys.append(keys.story_members(slots[0], member_bucket))
+    args: list[str | bytes | int] = [member_field, len(slots), len(bands), len(legacy)]
+    args += [slot_ttl_ms(now, config), keys.story_index_prefix, small, member_bucket]
+    args += [round(now * 1000), math.ceil((config.window + config.slot_s) * 1000)]
+    args += [repr(config.similarity), repr(config.containment), config.min_agreeing_bins]
+    args += [representative(sig)]
     args += [str(slot) for slot in slots]
-    args += [field for _, field in bins]
+    for bucket, field in (*bands, *legacy):
+        args += [bucket, field]
     return ScriptCall(script_keys, args)
 
 
@@ -174,14 +259,14 @@ class StoryIndex:
         self._assign = client.register_script(_ASSIGN)
 
     def assign(self, article_key: str, text: str, title: str, now: float) -> StoryAssignment:
-        """Fingerprint the article's text (its title only helps a text too short alone) and
-        place it in a story. `article_key` names the article (its canonical URL key): the same
-        key again, even with edited text, gets its first story back without counting twice.
+        """Sign the article's text (its title only helps a text too short alone) and place it
+        in a story. `article_key` names the article (its canonical URL key): the same key
+        again, even with edited text, gets its first story back without counting twice.
         """
-        return self.assign_fingerprint(article_key, article_fingerprint(text, title), now)
+        return self.assign_signature(article_key, article_signature(text, title), now)
 
-    def assign_fingerprint(self, article_key: str, fp: Fingerprint, now: float) -> StoryAssignment:
-        call = plan_assign(article_key, fp, now, self.keys, self.config)
+    def assign_signature(self, article_key: str, sig: Signature, now: float) -> StoryAssignment:
+        call = plan_assign(article_key, sig, now, self.keys, self.config)
         try:
             number, count, new = self._assign(keys=call.keys, args=call.args)
         except redis.RedisError as exc:

@@ -113,12 +113,33 @@ class Keys:
         return f"{self._stories}:seq"
 
     def story_bins(self, slot: int, bucket: int) -> str:
-        """Hash: MinHash bin entry -> story number, for the articles of one time slot."""
+        """Hash: MinHash bin entry -> story number, for the articles of one time slot (written by
+        the previous design only; read during an upgrade)."""
         return f"{self.story_bins_of_slot(slot)}{bucket}"
 
     def story_bins_of_slot(self, slot: int) -> str:
         """`<this><bucket>` is `story_bins(slot, bucket)` (one prefix, 128 names built fast)."""
         return f"{self._stories}:m:{slot}:"
+
+    @property
+    def story_index_prefix(self) -> str:
+        """`<this><kind>:<slot>:<bucket>`: every hash of the story index; the assign script builds
+        the names (kinds: worker/dedupe/stories.py)."""
+        return f"{self._stories}:"
+
+    def story_bands(self, slot: int, bucket: int) -> str:
+        """Hash: signature band entry -> story number (one time slot)."""
+        return f"{self._stories}:b:{slot}:{bucket}"
+
+    def story_representatives(self, slot: int, bucket: int) -> str:
+        """Hash: story number -> its representative signature (two halves)."""
+        return f"{self._stories}:r:{slot}:{bucket}"
+
+    @property
+    def story_design_since(self) -> str:
+        """When the representative-confirmed index first ran (ms): bins of the previous design
+        are read for one window after it (worker/dedupe/stories.py)."""
+        return f"{self._stories}:v2"
 
     def story_members(self, slot: int, bucket: int) -> str:
         """Hash: article key digest -> story number (a retried article finds its story)."""
