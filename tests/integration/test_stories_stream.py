@@ -14,7 +14,7 @@ import redis
 from bench.stories_legacy import StoryIndex as LegacyIndex
 from bench.stories_stream import StreamArticle, build_stream, quality, respell
 from tests.support.corpus import require_corpus
-from tests.test_dedupe_fingerprint import ORIGINAL, VARIANTS, first_fraction
+from tests.unit.test_dedupe_fingerprint import ORIGINAL, VARIANTS, first_fraction
 from worker.dedupe.fingerprint import article_fingerprint
 from worker.dedupe.settings import DedupeConfig
 from worker.dedupe.stories import StoryAssignment, StoryIndex

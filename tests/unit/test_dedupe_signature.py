@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.test_dedupe_fingerprint import ORIGINAL, SAME_EVENT_PAIRS, VARIANTS, body
+from tests.unit.test_dedupe_fingerprint import ORIGINAL, SAME_EVENT_PAIRS, VARIANTS, body
 from worker.dedupe.fingerprint import MIN_WORDS, article_fingerprint, fingerprint
 from worker.dedupe.settings import DedupeConfig
 from worker.dedupe.signature import (
