@@ -17,6 +17,7 @@ from typing import Any
 
 from worker.alerts.breaker import BreakerPolicy
 from worker.alerts.delivery import DeliveryPolicy, Endpoint, Notifier
+from worker.alerts.schedule import split_digest
 from worker.config import Settings, load_config
 from worker.dedupe.exact import ExactDedupe
 from worker.dedupe.stories import StoryIndex
@@ -66,7 +67,7 @@ def endpoints(settings: Settings) -> dict[str, Endpoint]:
             w.url,
             w.secret.get_secret_value() if w.secret else None,
             w.format,
-            w.digest,
+            *split_digest(w.digest),
         )
         for w in settings.webhooks
     }
