@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
+import warnings
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -40,6 +40,7 @@ CHANNEL_LIMITS: dict[str, tuple[int, bool]] = {
 }
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
 _MIN_SECRET_CHARS = 3
+_EXCEPTION_PREFIXES = ("Socket Exception:", "Exception:")
 
 
 def scheme_of(url: str) -> str:
@@ -53,38 +54,50 @@ def is_apprise_url(url: str) -> bool:
 
 
 # -- apprise's logging --------------------------------------------------------------------------
-class _LastWarning(logging.Handler):
-    """Keeps, per thread, the last warning apprise logged: the reason a send failed."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.local = threading.local()
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.local.message = record.getMessage()
-
-    def take(self) -> str:
-        message = str(getattr(self.local, "message", ""))
-        self.local.message = ""
-        return message
-
-
-_WARNINGS = _LastWarning()
-
-
 def _detach_apprise_logging() -> None:
     logger = logging.getLogger("apprise")
     logger.propagate = False  # its records may quote URLs: they must not reach our log
-    if _WARNINGS not in logger.handlers:
-        logger.addHandler(_WARNINGS)  # also keeps Python's last-resort handler off stderr
+    logger.setLevel(logging.DEBUG)  # a failure's cause is logged at debug level, into its result
+    if not logger.handlers:
+        logger.addHandler(logging.NullHandler())  # nor stderr, through the last-resort handler
 
 
 _detach_apprise_logging()
 
 
+def failure_reason(result: Any) -> str:
+    """Why a send failed, from the log apprise keeps with its result (apprise 2): its last
+    warning, and the exception behind it, which it logs at debug level."""
+    logs = getattr(result, "logs", None)
+    entries = list(logs()) if callable(logs) else []
+    warning = cause = ""
+    for entry in entries:
+        message = str(getattr(entry, "message", ""))
+        if str(getattr(entry, "level", "")) in ("WARNING", "ERROR", "CRITICAL"):
+            warning = message
+        elif message.startswith(_EXCEPTION_PREFIXES):
+            cause = message.split(":", 1)[1].strip()
+    reason = f"{warning} ({cause})" if warning and cause else warning or cause
+    return reason or "the service did not accept the message"
+
+
+def _load_plugins() -> NotificationManager:
+    """Apprise's services, loaded once (on first use: http-only setups never pay for it)."""
+    manager = NotificationManager()  # type: ignore[no-untyped-call]
+    with warnings.catch_warnings():
+        # Python 3.11 deprecates imghdr, which apprise's email plugin imports; a warning made
+        # an error (as in the tests) would make apprise drop that plugin silently.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        manager.load_modules()  # type: ignore[no-untyped-call]
+    return manager
+
+
 # -- validating and redacting -------------------------------------------------------------------
 def _asset() -> apprise.AppriseAsset:
-    return apprise.AppriseAsset(storage_mode=PersistentStoreMode.MEMORY, plugin_paths=[])
+    # async_mode off: the send runs in the calling thread, already one of the endpoint's pool.
+    return apprise.AppriseAsset(
+        storage_mode=PersistentStoreMode.MEMORY, plugin_paths=[], async_mode=False
+    )
 
 
 def check_apprise_url(url: str) -> str:
@@ -96,7 +109,7 @@ def check_apprise_url(url: str) -> str:
     scheme = scheme_of(url)
     if not scheme:
         raise ValueError("URL has no scheme: use http(s):// or an Apprise URL such as ntfy://")
-    if scheme not in NotificationManager():  # type: ignore[no-untyped-call]
+    if scheme not in _load_plugins():
         raise ValueError(
             f"unknown URL scheme {scheme}://: not http(s) and not one of Apprise's services"
         )
@@ -108,11 +121,11 @@ def check_apprise_url(url: str) -> str:
 
 
 def _instantiate(url: str, timeout_s: float | None = None) -> Any:
+    _load_plugins()
     plugin = apprise.Apprise.instantiate(url, asset=_asset())
     if plugin is not None and timeout_s is not None:
         plugin.socket_connect_timeout = timeout_s
         plugin.socket_read_timeout = timeout_s
-    _WARNINGS.take()  # a parse warning is not a send failure
     return plugin
 
 
@@ -188,15 +201,17 @@ class AppriseChannel:
         try:
             sender = apprise.Apprise(asset=_asset())
             sender.add(_instantiate(self.url, self.timeout_s))
-            sent = sender.notify(
-                body=message.body, title=message.title, body_format=message.dialect
+            result = sender.notify(
+                body=message.body,
+                title=message.title,
+                body_format=message.dialect,
+                log_level=logging.DEBUG,
             )
         except Exception as exc:  # a plugin bug must be a failed send, not a lost thread
             return Outcome(False, redact(f"{type(exc).__name__}: {exc}", self.secrets))
-        reason = _WARNINGS.take()
-        if sent:
+        if result:
             return Outcome(True)
-        return Outcome(False, redact(reason or "the service refused the message", self.secrets))
+        return Outcome(False, redact(failure_reason(result), self.secrets))
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -225,7 +225,8 @@ def readable_time(stamp: str) -> str:
 
 # -- one alert ----------------------------------------------------------------------------------
 def _break(dialect: Dialect) -> str:
-    return "<br>\n" if dialect is Dialect.HTML else "\n"
+    # No newline after <br>: an email's plain-text part (made from the HTML) would indent lines.
+    return "<br>" if dialect is Dialect.HTML else "\n"
 
 
 def _field(name: str, value: str, dialect: Dialect) -> str:
@@ -246,8 +247,8 @@ def _alert_body(facts: Facts, snippet_chars: int | None, dialect: Dialect) -> st
         text = snippet if snippet_chars is None else cut_at_word(snippet, snippet_chars)
         if text and text != ELLIPSIS:
             blocks.append(mark_hits(text, hits, dialect))
-    if facts.url:
-        blocks.append(link(facts.url, facts.title, dialect))
+    if facts.url:  # the address itself, so that plain-text renderings keep it too
+        blocks.append(link(facts.url, facts.url, dialect))
     return (br + br).join(blocks)
 
 
