@@ -11,13 +11,16 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
+import yaml
 
+from tests.support.cli import run_cli, write_config
 from tests.support.httpserver import LocalServer
-from tests.support.site import Receiver
+from tests.support.site import Receiver, mount_seed_site
 from tests.support.smtpserver import MailHandler, mailto_url, parts, smtp_server
 from worker.alerts.breaker import BreakerPolicy
 from worker.alerts.delivery import DeliveryPolicy, Endpoint, Notifier
@@ -87,6 +90,15 @@ def settle(n: Notifier, rounds: int = 50) -> None:
             return
         time.sleep(min(max(due - time.time(), 0.0), 1.0) + 0.02)
     raise AssertionError("deliveries never settled")
+
+
+def with_endpoint(config: Path, endpoint: dict[str, str]) -> None:
+    """The test config with `endpoint` as its one webhook, notified by every watchlist."""
+    data = yaml.safe_load(config.read_text(encoding="utf-8"))
+    data["webhooks"] = [endpoint]
+    for watchlist in data["watchlists"]:
+        watchlist["notify"] = [endpoint["id"]]
+    config.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
 
 
 @pytest.fixture
@@ -308,3 +320,47 @@ def test_apprise_connects_only_to_the_endpoints_server(
     lookups = {args[0] for event, args in seen if event == "socket.getaddrinfo"}
     assert connects == {("127.0.0.1", port), ("127.0.0.1", server.port)}
     assert lookups <= {"127.0.0.1"}
+
+
+def test_run_once_emails_every_alert_waiting_for_a_due_retry(
+    tmp_path: Path, server: LocalServer, redis_url: str, prefix: str, mail: tuple[MailHandler, int]
+) -> None:
+    handler, port = mail
+    handler.replies = ["451 4.3.0 busy"]
+    site = mount_seed_site(server)
+    config = write_config(tmp_path, prefix, [site["feed"]])
+    with_endpoint(config, {"id": "hook", "url": mailto_url(port)})
+
+    result = run_cli("run", "--once", "--config", str(config), redis_url=redis_url)
+
+    assert result.returncode == 0, result.stderr
+    assert handler.attempts == 5, "four alerts, one refused once and retried within the run"
+    subjects = sorted(str(m["Subject"]).split("]")[0] for m in handler.accepted)
+    assert subjects == ["[NATO", "[Olympics", "[Olympics", "[Taiwan"]
+
+
+def test_credentials_in_an_apprise_url_reach_no_log_status_or_dead_letter_list(
+    tmp_path: Path, server: LocalServer, redis_url: str, prefix: str
+) -> None:
+    site = mount_seed_site(server)
+    receiver = Receiver(then=503)
+    server.route("/", receiver)
+    secret_url = f"ntfy://reader:pa55word-xyz@127.0.0.1:{server.port}/topic-s3cret"
+    delivery = {"retry_schedule": ["1s", "1s"], "timeout": "5s", "jitter": 0.0}
+    config = write_config(
+        tmp_path, prefix, [site["feed"]], delivery={**delivery, "breaker_threshold": 50}
+    )
+    with_endpoint(config, {"id": "hook", "url": secret_url})
+
+    run = run_cli("run", "--once", "--config", str(config), redis_url=redis_url)
+    status = run_cli("status", "--json", "--config", str(config), redis_url=redis_url)
+    dead = run_cli("dlq", "list", "--json", "--config", str(config), redis_url=redis_url)
+
+    assert run.returncode == 0, run.stderr
+    assert len(receiver.received) == 4 * 3, "each alert tried, then retried twice"
+    letters = [json.loads(line) for line in dead.stdout.splitlines() if line.strip()]
+    assert len(letters) == 4, "the alerts were dead-lettered"
+    assert "delivery_failed" in run.stderr and "503" in dead.stdout
+    shown = run.stdout + run.stderr + status.stdout + status.stderr + dead.stdout + dead.stderr
+    for secret in ("pa55word-xyz", "topic-s3cret", "reader"):
+        assert secret not in shown
