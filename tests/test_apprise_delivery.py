@@ -364,3 +364,32 @@ def test_credentials_in_an_apprise_url_reach_no_log_status_or_dead_letter_list(
     shown = run.stdout + run.stderr + status.stdout + status.stderr + dead.stdout + dead.stderr
     for secret in ("pa55word-xyz", "topic-s3cret", "reader"):
         assert secret not in shown
+
+
+def test_the_circuit_breaker_opens_per_apprise_endpoint(
+    client: redis.Redis, keys: Keys, server: LocalServer
+) -> None:
+    failing, working = Receiver(then=500), Receiver()
+    server.route("/", failing)
+    with LocalServer() as other:
+        other.route("/", working)
+        endpoints = [
+            Endpoint("down", f"ntfy://127.0.0.1:{server.port}/t"),
+            Endpoint("up", f"ntfy://127.0.0.1:{other.port}/t"),
+        ]
+        policy = DeliveryPolicy((0.05,) * 5, 5.0, 0.0, 2, BreakerPolicy(2, 3600.0, 3600.0))
+        n = Notifier(client, keys, {e.id: e for e in endpoints}, policy, get_logger())
+        for hour in range(3):
+            offer(n, envelope("NATO", f"story {hour}", f"2026-12-01T0{hour}:00:00Z"), "down", "up")
+        for _ in range(10):
+            n.dispatch()
+            assert n.wait_idle(30)
+            time.sleep(0.06)
+        n.close()
+
+    assert len(working.received) == 3
+    assert len(failing.received) == 2, "two failures open the circuit: no more tries meanwhile"
+    state = client.hgetall(keys.endpoint_state("down"))
+    assert float(state["open_until"]) > time.time() + 3000
+    assert client.zcard(keys.endpoint_due("down")) == 3, "the deliveries wait, none lost"
+    assert client.hgetall(keys.endpoint_state("up")).get("failures", "0") == "0"
