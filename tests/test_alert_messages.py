@@ -186,3 +186,13 @@ def test_check_reports_unknown_and_malformed_apprise_urls_with_file_and_line(
     assert f"{config}:6: webhooks[1].url: malformed tgram:// URL" in out
     assert "webhooks[2]" not in out
     assert "hunter22" not in out and "hunter33" not in out
+
+
+def test_a_delivery_body_that_is_no_message_fails_cleanly_instead_of_crashing() -> None:
+    channel = AppriseChannel(NTFY, 1.0, 1)
+    try:
+        outcome = channel.send('{"type": "alert.created", "data": {}}')
+    finally:
+        channel.close()
+    assert not outcome.delivered
+    assert "no message for this channel" in outcome.error

@@ -191,7 +191,11 @@ class AppriseChannel:
         return render_message(envelopes, self.style, digest).to_json()
 
     def send(self, body: str) -> Outcome:
-        future = self._pool.submit(self._notify, Message.from_json(body))
+        try:
+            message = Message.from_json(body)
+        except (ValueError, TypeError):  # made for another kind of endpoint, before a config edit
+            return Outcome(False, "the delivery holds no message for this channel")
+        future = self._pool.submit(self._notify, message)
         try:
             return future.result(timeout=self.timeout_s)
         except FutureTimeout:
