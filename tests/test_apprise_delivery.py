@@ -218,6 +218,7 @@ def test_an_ntfy_server_gets_the_topic_title_and_a_message_within_4kb(
     assert len(receiver.received) == 1
     request = receiver.received[0]
     assert request.method == "POST"
+    assert "X-Icon" not in request.headers, "no icon for the app to fetch from elsewhere"
     sent = json.loads(request.body)
     assert sent["topic"] == "wire-alerts"
     assert sent["title"] == "[NATO] Long story"

@@ -93,10 +93,18 @@ def _load_plugins() -> NotificationManager:
 
 
 # -- validating and redacting -------------------------------------------------------------------
-def _asset() -> apprise.AppriseAsset:
-    # async_mode off: the send runs in the calling thread, already one of the endpoint's pool.
+def _asset(timeout_s: float | None = None) -> apprise.AppriseAsset:
+    """Apprise's settings: no plugins from disk, nothing stored or logged to disk, no icon URLs
+    (they would make the receiving app fetch images from Apprise's site), and the send in the
+    calling thread (already one of the endpoint's pool), within `timeout_s` when given."""
     return apprise.AppriseAsset(
-        storage_mode=PersistentStoreMode.MEMORY, plugin_paths=[], async_mode=False
+        plugin_paths=[],
+        storage_mode=PersistentStoreMode.MEMORY,
+        result_log_disk_size=0,
+        image_url_mask="",
+        image_url_logo="",
+        async_mode=False,
+        service_timeout=timeout_s,
     )
 
 
@@ -122,7 +130,7 @@ def check_apprise_url(url: str) -> str:
 
 def _instantiate(url: str, timeout_s: float | None = None) -> Any:
     _load_plugins()
-    plugin = apprise.Apprise.instantiate(url, asset=_asset())
+    plugin = apprise.Apprise.instantiate(url, asset=_asset(timeout_s))
     if plugin is not None and timeout_s is not None:
         plugin.socket_connect_timeout = timeout_s
         plugin.socket_read_timeout = timeout_s
@@ -203,7 +211,7 @@ class AppriseChannel:
 
     def _notify(self, message: Message) -> Outcome:
         try:
-            sender = apprise.Apprise(asset=_asset())
+            sender = apprise.Apprise(asset=_asset(self.timeout_s))
             sender.add(_instantiate(self.url, self.timeout_s))
             result = sender.notify(
                 body=message.body,
