@@ -22,10 +22,6 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
-import apprise
-from apprise.common import NotifyFormat, PersistentStoreMode
-from apprise.manager_plugins import NotificationManager
-
 from worker.alerts.messages import Dialect, Message, Style, render_message
 from worker.alerts.retry import Outcome
 
@@ -81,8 +77,12 @@ def failure_reason(result: Any) -> str:
     return reason or "the service did not accept the message"
 
 
-def _load_plugins() -> NotificationManager:
-    """Apprise's services, loaded once (on first use: http-only setups never pay for it)."""
+def _load_plugins() -> Any:
+    """Apprise's services, loaded once, on first use: apprise is imported only here and in
+    the functions below, so setups and commands that never meet an Apprise URL never pay for it.
+    """
+    from apprise.manager_plugins import NotificationManager
+
     manager = NotificationManager()  # type: ignore[no-untyped-call]
     with warnings.catch_warnings():
         # Python 3.11 deprecates imghdr, which apprise's email plugin imports; a warning made
@@ -93,10 +93,13 @@ def _load_plugins() -> NotificationManager:
 
 
 # -- validating and redacting -------------------------------------------------------------------
-def _asset(timeout_s: float | None = None) -> apprise.AppriseAsset:
+def _asset(timeout_s: float | None = None) -> Any:
     """Apprise's settings: no plugins from disk, nothing stored or logged to disk, no icon URLs
     (they would make the receiving app fetch images from Apprise's site), and the send in the
     calling thread (already one of the endpoint's pool), within `timeout_s` when given."""
+    import apprise
+    from apprise.common import PersistentStoreMode
+
     return apprise.AppriseAsset(
         plugin_paths=[],
         storage_mode=PersistentStoreMode.MEMORY,
@@ -129,6 +132,8 @@ def check_apprise_url(url: str) -> str:
 
 
 def _instantiate(url: str, timeout_s: float | None = None) -> Any:
+    import apprise
+
     _load_plugins()
     plugin = apprise.Apprise.instantiate(url, asset=_asset(timeout_s))
     if plugin is not None and timeout_s is not None:
@@ -169,6 +174,8 @@ def style_of(plugin: Any, scheme: str) -> Style:
     its escaping then makes feed text literal) and its length limits."""
     declared = plugin.notify_format
     listed = declared if isinstance(declared, list | tuple) else [declared]
+    from apprise.common import NotifyFormat
+
     formats = [NotifyFormat(f) for f in listed]
     formats = formats or [NotifyFormat.TEXT]
     if formats[0] is NotifyFormat.HTML:
@@ -210,6 +217,8 @@ class AppriseChannel:
             return Outcome(False, f"no answer within {self.timeout_s:g}s")
 
     def _notify(self, message: Message) -> Outcome:
+        import apprise
+
         try:
             sender = apprise.Apprise(asset=_asset(self.timeout_s))
             sender.add(_instantiate(self.url, self.timeout_s))
