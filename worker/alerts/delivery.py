@@ -4,6 +4,8 @@ Each endpoint has its own small pool of sending threads and its own due set, so 
 endpoint only ever uses its own slots and never delays another's deliveries. Failures are retried
 on the configured schedule (Retry-After honoured), a circuit breaker stops hammering an endpoint
 that keeps failing, 410 Gone disables an endpoint, and exhausted deliveries are dead-lettered.
+Endpoints with an Apprise URL (email, chat and push apps) are sent through `AppriseChannel`
+(apprise_channel.py) in the same pools, with the same retries, breaker and dead letters.
 """
 
 from __future__ import annotations
