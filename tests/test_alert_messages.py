@@ -176,7 +176,10 @@ def test_check_reports_unknown_and_malformed_apprise_urls_with_file_and_line(
         "    url: tgram://hunter33\n"
         "  - id: c\n"
         "    url: ntfys://ntfy.sh/topic\n"
-        "    digest: daily 07:00 Europe/Berlin\n",
+        "    digest: daily 07:00 Europe/Berlin\n"
+        "  - id: d\n"
+        "    url: ntfys://ntfy.sh/other\n"
+        "    format: slack\n",
         encoding="utf-8",
     )
     result = run_cli("check", "--config", str(config))
@@ -185,6 +188,7 @@ def test_check_reports_unknown_and_malformed_apprise_urls_with_file_and_line(
     assert f"{config}:4: webhooks[0].url: unknown URL scheme nosuch://" in out
     assert f"{config}:6: webhooks[1].url: malformed tgram:// URL" in out
     assert "webhooks[2]" not in out
+    assert f"{config}:10: webhooks[3]: format and secret apply to http(s) webhooks" in out
     assert "hunter22" not in out and "hunter33" not in out
 
 

@@ -22,6 +22,7 @@ from tests.support.cli import run_cli, write_config
 from tests.support.httpserver import LocalServer
 from tests.support.site import Receiver, mount_seed_site
 from tests.support.smtpserver import MailHandler, mailto_url, parts, smtp_server
+from worker.alerts import delivery
 from worker.alerts.breaker import BreakerPolicy
 from worker.alerts.delivery import DeliveryPolicy, Endpoint, Notifier
 from worker.alerts.schedule import DAY_S, DailyTime
@@ -201,6 +202,29 @@ def test_a_daily_digest_goes_out_at_its_local_time_and_an_empty_day_sends_nothin
     n.close()
     assert len(handler.accepted) == 2
     assert "Mid-morning" in parts(handler.accepted[1])["text/plain"]
+
+
+def test_a_daily_digest_larger_than_one_batch_is_sent_whole_that_morning(
+    client: redis.Redis, keys: Keys, mail: tuple[MailHandler, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(delivery, "_DIGEST_MAX", 2)  # a batch of 2 instead of 500
+    handler, port = mail
+    now = [datetime(2026, 12, 1, 5, 0, tzinfo=UTC).timestamp()]
+    daily = DailyTime(7, 0, "Europe/Berlin")
+    endpoint = Endpoint("desk", mailto_url(port), digest_s=DAY_S, digest_daily=daily)
+    n = notifier(client, keys, [endpoint], clock=lambda: now[0])
+    assert n.flush_digests() == 0
+    for minute in range(5):
+        offer(n, envelope("NATO", f"story {minute}", f"2026-12-01T05:0{minute}:00Z"), "desk")
+    now[0] += 3600 + 60  # 07:01 Berlin
+    assert [n.flush_digests() for _ in range(4)] == [1, 1, 1, 0]
+    settle(n)
+    n.close()
+    assert sorted(m["Subject"] for m in handler.accepted) == [
+        "wirewatch digest: 1 alert",
+        "wirewatch digest: 2 alerts",
+        "wirewatch digest: 2 alerts",
+    ]
 
 
 def test_an_ntfy_server_gets_the_topic_title_and_a_message_within_4kb(

@@ -331,7 +331,9 @@ class Notifier:
             alerts=[e["data"].get("alert_id", "") for e in envelopes],
         )
         if self.store.seal_digest(endpoint.id, taken, record, now):
-            self.store.mark_digest_sent(endpoint.id, now)
+            # A full daily batch may leave more behind: those go in the next round, not tomorrow.
+            if endpoint.digest_daily is None or len(taken) < _DIGEST_MAX:
+                self.store.mark_digest_sent(endpoint.id, now)
             return 1
         return 0
 
