@@ -19,8 +19,9 @@ LAYERS: list[set[str]] = [
     {"errors", "units", "times", "records"},
     {"observability", "queue"},
     {"fetching", "extraction", "rules", "dedupe"},
-    {"feeds", "config"},
+    {"feeds"},
     {"alerts"},
+    {"config"},  # validates what the layers below define (queries, channel URLs, dedupe)
     {"polling", "pipeline", "websub"},
     {"ops"},
     {"roles"},

@@ -4,6 +4,8 @@ Each endpoint has its own small pool of sending threads and its own due set, so 
 endpoint only ever uses its own slots and never delays another's deliveries. Failures are retried
 on the configured schedule (Retry-After honoured), a circuit breaker stops hammering an endpoint
 that keeps failing, 410 Gone disables an endpoint, and exhausted deliveries are dead-lettered.
+Endpoints with an Apprise URL (email, chat and push apps) are sent through `AppriseChannel`
+(apprise_channel.py) in the same pools, with the same retries, breaker and dead letters.
 """
 
 from __future__ import annotations
@@ -20,9 +22,11 @@ from typing import Any
 
 import httpx
 
+from worker.alerts.apprise_channel import AppriseChannel, is_apprise_url
 from worker.alerts.breaker import BreakerPolicy, Circuit
 from worker.alerts.formats import render
 from worker.alerts.retry import Outcome, classify, retry_delay
+from worker.alerts.schedule import DailyTime, daily_due
 from worker.alerts.signing import signed_headers
 from worker.alerts.store import DeliveryRecord, DeliveryStore, Target, breaker_of
 from worker.queue.connection import Client
@@ -42,6 +46,7 @@ class Endpoint:
     secret: str | None = None
     format: str = "standard"
     digest_s: float | None = None
+    digest_daily: DailyTime | None = None  # a daily digest: sent at this time (digest_s is 1d)
 
 
 @dataclass(frozen=True)
@@ -87,6 +92,12 @@ class Notifier:
         self._http = {
             eid: httpx.Client(timeout=policy.timeout_s, follow_redirects=False) for eid in endpoints
         }
+        # Endpoints with an Apprise URL (mailto://, ntfy://, ...) send through apprise instead.
+        self._channels = {
+            eid: AppriseChannel(e.url, policy.timeout_s, policy.concurrency)
+            for eid, e in endpoints.items()
+            if is_apprise_url(e.url)
+        }
         self._pools = {
             eid: ThreadPoolExecutor(policy.concurrency, thread_name_prefix=f"send-{eid}")
             for eid in endpoints
@@ -102,6 +113,8 @@ class Notifier:
             pool.shutdown(wait=True)
         for client in self._http.values():
             client.close()
+        for channel in self._channels.values():
+            channel.close()
 
     # -- intake ------------------------------------------------------------------------------
     def take_batch(self, entries: Sequence[Entry], group: str) -> list[tuple[Entry, Exception]]:
@@ -136,6 +149,9 @@ class Notifier:
         endpoint = self.endpoints.get(endpoint_id)
         if endpoint is not None and endpoint.digest_s:
             return Target(endpoint_id, True, body)
+        channel = self._channels.get(endpoint_id)
+        if channel is not None:
+            return Target(endpoint_id, False, channel.render([envelope], digest=False))
         fmt = endpoint.format if endpoint else "standard"
         rendered = body if fmt == "standard" else render(fmt, [envelope], self._now())
         return Target(endpoint_id, False, rendered)
@@ -247,6 +263,9 @@ class Notifier:
             self._retry_or_dead_letter(ident, record, outcome, log)
 
     def _post(self, endpoint: Endpoint, record: DeliveryRecord) -> Outcome:
+        channel = self._channels.get(endpoint.id)
+        if channel is not None:
+            return channel.send(record.body)  # blocks this endpoint's slot only, up to its deadline
         headers = request_headers(endpoint, record.msg_id, int(self.clock()), record.body)
         try:
             response = self._http[endpoint.id].post(
@@ -288,16 +307,22 @@ class Notifier:
         assert endpoint.digest_s is not None
         now = self.clock()
         last = float(self.store.state(endpoint.id).get("last_digest_at") or 0)
-        if not force and now - last < endpoint.digest_s:
+        if not force and not self._digest_due(endpoint, last, now):
             return 0
         taken = self.store.buffered(endpoint.id, _DIGEST_MAX)
         if not taken:
+            if endpoint.digest_daily is not None and not force:
+                self.store.mark_digest_sent(endpoint.id, now)  # an empty day sends nothing
             return 0
         envelopes = [json.loads(t) for t in taken]
         msg_id = "dg_" + short_hash(
             endpoint.id + "".join(e["data"].get("alert_id", "") for e in envelopes)
         )
-        body = render(endpoint.format, envelopes, self._now())
+        channel = self._channels.get(endpoint.id)
+        if channel is not None:
+            body = channel.render(envelopes, digest=True)
+        else:
+            body = render(endpoint.format, envelopes, self._now())
         record = DeliveryRecord(
             endpoint.id,
             msg_id,
@@ -306,9 +331,20 @@ class Notifier:
             alerts=[e["data"].get("alert_id", "") for e in envelopes],
         )
         if self.store.seal_digest(endpoint.id, taken, record, now):
-            self.store.mark_digest_sent(endpoint.id, now)
+            # A full daily batch may leave more behind: those go in the next round, not tomorrow.
+            if endpoint.digest_daily is None or len(taken) < _DIGEST_MAX:
+                self.store.mark_digest_sent(endpoint.id, now)
             return 1
         return 0
+
+    def _digest_due(self, endpoint: Endpoint, last: float, now: float) -> bool:
+        if endpoint.digest_daily is None:
+            assert endpoint.digest_s is not None
+            return now - last >= endpoint.digest_s
+        if not last:  # the endpoint's first period starts now, not at the epoch
+            self.store.mark_digest_sent(endpoint.id, now)
+            return False
+        return daily_due(endpoint.digest_daily, last, now)
 
     # -- waiting -----------------------------------------------------------------------------
     def wake(self) -> None:

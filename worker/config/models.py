@@ -27,6 +27,8 @@ from pydantic import (
     model_validator,
 )
 
+from worker.alerts.apprise_channel import check_apprise_url, is_apprise_url
+from worker.alerts.schedule import DailyTime, parse_digest
 from worker.dedupe.settings import DedupeConfig
 from worker.errors import QueryError
 from worker.rules import parse_query
@@ -68,6 +70,11 @@ def http_url(value: str) -> str:
     if not parts.hostname:
         raise ValueError("URL has no host")
     return value
+
+
+def endpoint_url(value: str) -> str:
+    """An http(s) webhook URL, or a URL for one of Apprise's services that it can use."""
+    return check_apprise_url(value) if is_apprise_url(value) else http_url(value)
 
 
 def _lower(value: Any) -> Any:
@@ -135,15 +142,17 @@ class WebhookConfig(_Section):
     """An endpoint that receives alerts, signed with `secret` (Standard Webhooks).
 
     `format: slack` or `format: discord` posts a chat message to an incoming-webhook URL instead
-    (those URLs carry their own token, so no secret is needed). `digest: 10m` batches the alerts
-    and sends one request per interval carrying all of them.
+    (those URLs carry their own token, so no secret is needed). A `url` in one of Apprise's
+    schemes (mailto://, ntfy://, tgram://, ...) sends a readable message through that service.
+    `digest: 10m` (or `daily 07:00 Europe/Berlin`) batches the alerts and sends one request per
+    period carrying all of them.
     """
 
     id: Slug
-    url: HttpUrl
+    url: Annotated[str, AfterValidator(endpoint_url)]
     secret: SecretStr | None = None
     format: Annotated[Literal["standard", "slack", "discord"], BeforeValidator(_lower)] = "standard"
-    digest: Annotated[Duration, _at_least(10.0, "10s")] | None = None
+    digest: Annotated[float | DailyTime, BeforeValidator(parse_digest)] | None = None
 
     @field_validator("secret")
     @classmethod
@@ -165,6 +174,10 @@ class WebhookConfig(_Section):
 
     @model_validator(mode="after")
     def _standard_needs_secret(self) -> WebhookConfig:
+        if is_apprise_url(self.url):
+            if "format" in self.model_fields_set or self.secret is not None:
+                raise ValueError("format and secret apply to http(s) webhooks, not Apprise URLs")
+            return self
         if self.format == "standard" and self.secret is None:
             raise ValueError("a standard webhook needs a secret (whsec_<base64>)")
         return self

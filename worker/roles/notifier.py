@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from worker.alerts.breaker import BreakerPolicy
 from worker.alerts.delivery import DeliveryPolicy, Endpoint, Notifier
+from worker.alerts.schedule import split_digest
 from worker.config import Settings
 from worker.observability.resilience import keep_running
 from worker.queue.keys import ALERTS_GROUP
@@ -33,7 +34,7 @@ def endpoints(settings: Settings) -> dict[str, Endpoint]:
             w.url,
             w.secret.get_secret_value() if w.secret else None,
             w.format,
-            w.digest,
+            *split_digest(w.digest),
         )
         for w in settings.webhooks
     }
