@@ -1,4 +1,5 @@
-"""The `wirewatch` command line. Exit 0 on success, 2 on a configuration error, 1 otherwise."""
+"""The `wirewatch` command line. Exit 0 on success, 2 on bad input (arguments, files, the
+configuration), 1 on a failure or an unknown id; each mistake is answered in one line."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from worker import opscli
+from worker.clierrors import OneLineParser, answer_errors, say
 from worker.config import Settings, load_config
 from worker.errors import ConfigError, QueryError, WirewatchError
 from worker.observability.logging import configure_logging, get_logger
@@ -26,8 +28,8 @@ def default_config_path() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="wirewatch", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = OneLineParser(prog="wirewatch", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     config_help = "YAML file or directory of YAML files (default: $WIREWATCH_CONFIG or config/)"
     for name, text in [
         ("run", "run scheduler, worker and notifier together"),
@@ -59,22 +61,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        if args.command in OPS_COMMANDS:
-            return run_ops(args)
-        return COMMANDS[args.command](args)
-    except ConfigError as exc:
-        print_problems(exc.problems)
-        return EXIT_CONFIG
-    except WirewatchError as exc:
-        print(f"wirewatch: error: {exc}", file=sys.stderr)
-        return EXIT_FAILURE
+    return answer_errors(lambda: dispatch(args))
 
 
-def print_problems(problems: Sequence[str]) -> None:
-    print(f"wirewatch: configuration has {len(problems)} error(s):", file=sys.stderr)
-    for problem in problems:
-        print(f"  {problem}", file=sys.stderr)
+def dispatch(args: argparse.Namespace) -> int:
+    if args.command in OPS_COMMANDS:
+        return run_ops(args)
+    return COMMANDS[args.command](args)
 
 
 def load(args: argparse.Namespace) -> tuple[Settings, Path]:
@@ -202,11 +195,10 @@ def cmd_match(args: argparse.Namespace) -> int:
 
     try:
         return run_match(args, load_config_if_needed(args))
-    except QueryError as exc:
-        print(f"wirewatch: query error: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
-    except WirewatchError as exc:
-        print(f"wirewatch: error: {exc}", file=sys.stderr)
+    except (ConfigError, QueryError):
+        raise  # answered in main, with 2 as well
+    except WirewatchError as exc:  # a URL that could not be fetched: 2 too, as 1 means no match
+        say(f"error: {exc}")
         return EXIT_CONFIG
 
 

@@ -10,6 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from worker.clierrors import UsageError
 from worker.config import Settings
 from worker.errors import ConfigError, ExtractionError
 from worker.extraction import extract_article
@@ -53,8 +54,8 @@ def read_source(source: str, settings: Settings | None) -> tuple[str, str]:
         finally:
             fetcher.close()
         return result.body.decode("utf-8", errors="replace"), result.url
-    if source == "-":
-        return sys.stdin.read(), ""
+    if source == "-":  # bytes, decoded like a file: stdin may not be UTF-8
+        return sys.stdin.buffer.read().decode("utf-8", errors="replace"), ""
     return Path(source).read_text(encoding="utf-8", errors="replace"), ""
 
 
@@ -83,7 +84,7 @@ def run_match(args: argparse.Namespace, settings: Settings | None) -> int:
     try:
         text, url = read_source(args.source, settings)
     except OSError as exc:
-        raise ConfigError([f"cannot read {args.source}: {exc}"]) from exc
+        raise UsageError(f"cannot read {args.source}: {exc.strerror or exc}") from exc
     hits = matcher.match(document_from_text(text, url)).get(rule_id, [])
     if not hits:
         print(f"no match: {rule_id}")

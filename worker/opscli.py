@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from worker.alerts.store import DeliveryStore
+from worker.clierrors import UnknownIdError
 from worker.ops import dlq, status
 
 EXIT_OK, EXIT_FAILURE = 0, 1
@@ -17,7 +18,7 @@ EXIT_OK, EXIT_FAILURE = 0, 1
 def register(sub: Any, config_help: str) -> dict[str, Callable[[argparse.Namespace, Any], int]]:
     """Add the operator subcommands; returns their handlers, each taking (args, runtime)."""
     dlq_parser = sub.add_parser("dlq", help="list or replay dead letters")
-    dlq_sub = dlq_parser.add_subparsers(dest="dlq_command", required=True)
+    dlq_sub = dlq_parser.add_subparsers(dest="dlq_command", required=True, metavar="COMMAND")
     listing = dlq_sub.add_parser("list", help="dead items and deliveries with their reasons")
     listing.add_argument("--json", action="store_true", help="one JSON object per line")
     again = dlq_sub.add_parser("replay", help="put dead letters back with fresh attempts")
@@ -28,7 +29,9 @@ def register(sub: Any, config_help: str) -> dict[str, Callable[[argparse.Namespa
     state.add_argument("--config", default=None, help=config_help)
     state.add_argument("--json", action="store_true", help="print JSON")
     endpoint = sub.add_parser("endpoint", help="manage a webhook endpoint")
-    endpoint_sub = endpoint.add_subparsers(dest="endpoint_command", required=True)
+    endpoint_sub = endpoint.add_subparsers(
+        dest="endpoint_command", required=True, metavar="COMMAND"
+    )
     enable = endpoint_sub.add_parser("enable", help="re-enable an endpoint disabled by 410 Gone")
     enable.add_argument("endpoint_id")
     for leaf in (listing, again, enable):
@@ -59,9 +62,11 @@ def cmd_dlq(args: argparse.Namespace, rt: Any) -> int:
     )
     missing = sorted(set(args.ids or []) - set(replayed))
     print(f"replayed {len(replayed)} dead letter(s)")
-    for ident in missing:
-        print(f"not found: {ident}")
-    return EXIT_FAILURE if missing else EXIT_OK
+    if missing:
+        raise UnknownIdError(
+            f"not found: {', '.join(missing)} (`wirewatch dlq list` shows the dead letters' ids)"
+        )
+    return EXIT_OK
 
 
 def cmd_status(args: argparse.Namespace, rt: Any) -> int:
@@ -97,6 +102,11 @@ def print_status(report: dict[str, Any]) -> None:
 
 
 def cmd_endpoint(args: argparse.Namespace, rt: Any) -> int:
-    DeliveryStore(rt.client, rt.keys).enable(args.endpoint_id)
-    print(f"endpoint {args.endpoint_id} enabled; `wirewatch dlq replay` re-sends its deliveries")
+    endpoint = args.endpoint_id
+    configured = [w.id for w in rt.settings.webhooks]
+    if endpoint not in configured:
+        names = ", ".join(configured) or "none are configured"
+        raise UnknownIdError(f"no webhook {endpoint!r} in the configuration (webhooks: {names})")
+    DeliveryStore(rt.client, rt.keys).enable(endpoint)
+    print(f"endpoint {endpoint} enabled; `wirewatch dlq replay` re-sends its deliveries")
     return EXIT_OK
