@@ -74,7 +74,7 @@ def load(args: argparse.Namespace) -> tuple[Settings, Path]:
     path = Path(args.config or default_config_path())
     args.config_signature = config_signature(path)  # before reading: a later edit is a change
     settings = load_config(path, os.environ)
-    configure_logging(settings.log.level, settings.log.format)
+    configure_logging(settings.log.level, settings.log.format, role=args.command)
     return settings, path
 
 

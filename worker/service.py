@@ -26,6 +26,7 @@ from worker.observability.resilience import keep_running, wait_for_stop
 from worker.pipeline.article import PoliteFetcher
 from worker.pipeline.emit import AlertEmitter
 from worker.pipeline.process import ItemProcessor
+from worker.pipeline.refusals import RefusedHosts
 from worker.pipeline.runner import WorkerLoop
 from worker.pipeline.watchlists import ConfigWatcher, SharedWatchlists
 from worker.polling.poller import FeedPoller
@@ -161,7 +162,10 @@ class Runtime:
         window = s.dedupe.window
         processor = ItemProcessor(
             pages=PoliteFetcher(
-                self.fetcher(), host_gate(s, self.client, self.keys), ARTICLE_HOST_WAIT_S
+                self.fetcher(),
+                host_gate(s, self.client, self.keys),
+                ARTICLE_HOST_WAIT_S,
+                RefusedHosts(self.log),
             ),
             dedupe=ExactDedupe(self.client, self.keys, window),
             stories=StoryIndex(self.client, self.keys, s.dedupe),

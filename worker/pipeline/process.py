@@ -27,11 +27,14 @@ from worker.rules import Document
 
 @dataclass(frozen=True)
 class ProcessResult:
-    outcome: str  # "alerted", "no_match", "duplicate_url", "duplicate_text"
+    # "alerted", "already_alerted" (it matched, but its story had alerted those watchlists
+    # before), "no_match", "duplicate_url", "duplicate_text"
+    outcome: str
     alerts: int = 0
     article: Article | None = None
     story: StoryAssignment | None = None
     updates: int = 0
+    matched: tuple[str, ...] = ()  # the watchlists that matched
 
 
 def item_identity(item: FeedItem) -> str:
@@ -124,7 +127,8 @@ class ItemProcessor:
             # yet, so the growth they brought is announced from here (at most once, in Redis).
             grown = replace(story, articles=self.stories.articles(story.story_id, now.timestamp()))
             updates += self._announce_growth(article, grown, rules, now)
-        return ProcessResult("alerted", emitted, article, story, updates)
+        outcome = "alerted" if emitted else "already_alerted"
+        return ProcessResult(outcome, emitted, article, story, updates, tuple(sorted(hits)))
 
     def _announce_growth(
         self, article: Article, story: StoryAssignment, rules: WatchlistSet, now: datetime

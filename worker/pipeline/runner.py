@@ -46,6 +46,7 @@ class WorkerLoop:
             "item_processed",
             outcome=result.outcome,
             alerts=result.alerts,
+            watchlists=list(result.matched),
             source=result.article.source if result.article else None,
             fallback=result.article.fallback_reason if result.article else None,
             story=result.story.story_id if result.story else None,
