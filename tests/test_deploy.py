@@ -111,6 +111,8 @@ def test_the_image_has_a_data_volume_a_health_check_and_runs_unprivileged() -> N
     assert re.search(r'^HEALTHCHECK .*\\\n\s+CMD \["wirewatch", "status"\]$', text, re.MULTILINE)
     assert re.search(r"^USER wirewatch$", text, re.MULTILINE)
     assert re.search(r"WIREWATCH_CONFIG=/etc/wirewatch\b", text)
+    # pip builds the image's install from pyproject, which names these licence files.
+    assert re.search(r"^COPY pyproject.toml README.md LICENSE NOTICE ./$", text, re.MULTILINE)
 
 
 def test_compose_mounts_the_config_waits_for_a_healthy_redis_and_runs_an_init() -> None:
