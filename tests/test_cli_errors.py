@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from tests.support.cli import run_cli, write_config
+from worker.errors import BlockedAddressError
+from worker.fetching.guard import check_url
 
 OPML = b"""<?xml version="1.0"?><opml version="2.0"><head/><body>
 <outline text="A" xmlUrl="https://a.example/rss"/></body></opml>"""
@@ -37,6 +39,7 @@ def config(tmp_path: Path, prefix: str) -> Path:
         (["feeds", "import", "missing.opml"], "cannot read missing.opml: No such file or directory"),
         (["feeds", "import", "{config}/wirewatch.yaml"], "not OPML"),
         (["feeds", "discover", "notaurl"], "'notaurl' is not an http:// or https:// URL"),
+        (["feeds", "discover", "http://[::1"], "'http://[::1' is not an http:// or https:// URL"),
         (["match", "--query", "NATO", "missing.txt"], "cannot read missing.txt"),
         (["match", "--watchlist", "nosuch"], "no watchlist with id 'nosuch'"),
         (["check", "--config", "nosuch"], "nosuch: config file or directory not found"),
@@ -122,3 +125,19 @@ def test_stdin_that_is_not_utf8_is_read_like_a_file() -> None:
     )
     assert (result.returncode, result.stderr) == (0, b"")
     assert b"MATCH query" in result.stdout
+
+
+@pytest.mark.parametrize("url", ["http://[::1", "https://[nope]/x"])
+def test_a_malformed_link_is_refused_by_the_guard_not_raised_as_a_crash(url: str) -> None:
+    # From a feed, such a link used to fail the item (ValueError) until it was dead-lettered.
+    with pytest.raises(BlockedAddressError, match="not a valid URL"):
+        check_url(url)
+
+
+@pytest.mark.parametrize("command", [["run"], ["run", "--once"], ["worker"], ["status"]])
+def test_an_unreachable_redis_is_one_line_and_exit_1(tmp_path: Path, command: list[str]) -> None:
+    # `run` used to start its roles anyway, each failing and being restarted for ever.
+    config = tmp_path / "c.yaml"
+    config.write_text("redis_url: redis://127.0.0.1:1/0\n", encoding="utf-8")
+    result = run_cli(*command, "--config", str(config), timeout=60)
+    assert_one_line(result, 1, "cannot reach Redis at redis://127.0.0.1:1/0")

@@ -123,6 +123,7 @@ SPEWER = """
 import json, signal, sys
 for i in range(200):
     sys.stderr.write(json.dumps({"child": sys.argv[1], "i": i, "pad": "x" * 20000}) + "\\n")
+sys.stderr.write("plain words, as a traceback would be\\n")
 sys.stderr.flush()
 signal.pause()  # stay up until the supervisor stops us, so it restarts nothing
 """
@@ -137,22 +138,25 @@ supervisor.role_command = lambda role, _config: [sys.executable, "-c", sys.argv[
 configure_logging("info", "json", role="run")
 stop = threading.Event()
 threading.Timer(4.0, stop.set).start()
-supervisor.Supervisor(Path("unused"), "redis://unused", get_logger(), ("a", "b")).run(stop)
+supervisor.Supervisor(Path("unused"), "redis://unused", get_logger(), ("a", "b"), True).run(stop)
 """
 
 
 def test_roles_records_never_run_together_on_one_line() -> None:
     """Two roles write long records at once; `run` relays each whole, so every line is one
-    JSON record (written straight to one shared stderr, they would cut into each other)."""
+    JSON record (written straight to one shared stderr, they would cut into each other), and
+    a line a role wrote outside logging becomes a record of its own."""
     result = subprocess.run(
         [sys.executable, "-c", SUPERVISE, SPEWER], capture_output=True, timeout=60, check=False
     )
 
     assert result.returncode == 0, result.stderr[-2000:]
-    lines = result.stderr.decode().splitlines()
-    spewed = [json.loads(line) for line in lines if '"pad"' in line]
+    found = records(result.stderr.decode())
+    spewed = [r for r in found if "pad" in r]
     assert sorted((r["child"], r["i"]) for r in spewed) == sorted(
         (child, i) for child in "ab" for i in range(200)
     )
-    started = [json.loads(line) for line in lines if "role_started" in line]
+    started = [r for r in found if r.get("event") == "role_started"]
     assert sorted(r["child"] for r in started) == ["a", "b"]
+    plain = [(r["child"], r["text"], r["role"]) for r in found if r.get("event") == "role_output"]
+    assert sorted(plain) == [(c, "plain words, as a traceback would be", "run") for c in "ab"]

@@ -16,9 +16,9 @@ from worker import opscli
 from worker.clierrors import OneLineParser, answer_errors, say
 from worker.config import Settings, load_config
 from worker.errors import ConfigError, QueryError, WirewatchError
-from worker.observability.logging import configure_logging, get_logger
+from worker.observability.logging import configure_logging, get_logger, writes_json
 from worker.pipeline.watchlists import config_signature
-from worker.queue.connection import resolve_redis
+from worker.queue.connection import open_client, resolve_redis
 
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
 
@@ -170,7 +170,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     stop = stop_event_on_signals()
     url, embedded = resolve_redis(settings.redis_url, settings.data_dir)
     try:
-        return Supervisor(path, url, get_logger(), roles=supervised_roles(settings)).run(stop)
+        open_client(url).close()  # unreachable: one line now, not roles restarting forever
+        json_lines = writes_json(settings.log.format, sys.stderr)
+        supervisor = Supervisor(path, url, get_logger(), supervised_roles(settings), json_lines)
+        return supervisor.run(stop)
     finally:
         if embedded is not None:
             embedded.stop()

@@ -8,6 +8,7 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -168,9 +169,17 @@ def _yaml_feed(entry: FeedEntry) -> dict[str, Any]:
     return feed
 
 
+def is_web_url(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+
+
 def discover(url: str, limits: FetchLimits, out: TextIO = sys.stdout) -> int:
     """Print the feeds `url` announces, or `url` itself when it already is a feed."""
-    if not url.startswith(("http://", "https://")):
+    if not is_web_url(url):
         raise UsageError(f"{url!r} is not an http:// or https:// URL")
     with Fetcher(limits) as fetcher:
         result = fetcher.fetch(url, trusted=True)  # typed by the user, like a configured feed

@@ -15,14 +15,9 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-from worker.observability.logwriter import (
-    TERMINAL_VARIABLE,
-    RecordWriter,
-    is_terminal,
-    relay_lines,
-)
+from worker.observability.logwriter import TERMINAL_VARIABLE, RecordWriter, is_terminal
 
 ROLES = ("scheduler", "worker", "notifier")
 _STOP_GRACE_S = 30.0
@@ -35,7 +30,12 @@ def role_command(role: str, config_path: Path) -> list[str]:
 
 class Supervisor:
     def __init__(
-        self, config_path: Path, redis_url: str, log: Any, roles: tuple[str, ...] = ROLES
+        self,
+        config_path: Path,
+        redis_url: str,
+        log: Any,
+        roles: tuple[str, ...] = ROLES,
+        json_lines: bool = False,
     ) -> None:
         self.config_path = config_path
         self.roles = roles
@@ -46,6 +46,7 @@ class Supervisor:
         self.children: dict[str, subprocess.Popen[bytes]] = {}
         self.output = RecordWriter(sys.stderr)
         self.relays: list[threading.Thread] = []
+        self.json_lines = json_lines  # whether our stderr carries JSON records
 
     def run(self, stop: threading.Event) -> int:
         signal.signal(signal.SIGHUP, self._forward_hangup)
@@ -70,8 +71,8 @@ class Supervisor:
         self.children[role] = child
         if child.stderr is not None:
             relay = threading.Thread(
-                target=relay_lines,
-                args=(child.stderr, self.output),
+                target=self._relay,
+                args=(role, child.stderr),
                 name=f"relay-{role}",
                 daemon=True,  # never keeps `run` alive: _stop_children waits for them
             )
@@ -79,6 +80,17 @@ class Supervisor:
             self.relays = [*(r for r in self.relays if r.is_alive()), relay]
         # `child`, not `role`: every record already carries the role and pid of its writer.
         self.log.info("role_started", child=role, child_pid=self.children[role].pid)
+
+    def _relay(self, role: str, source: IO[bytes]) -> None:
+        """Copy a role's stderr to ours a whole line at a time, until the role closes it. In
+        JSON output, a line the role wrote outside logging (an error message, a traceback) is
+        made a record of its own, so the output stays JSON."""
+        with source:
+            for line in iter(source.readline, b""):
+                if not self.json_lines or line.lstrip().startswith(b"{"):
+                    self.output.write_line(line)
+                elif text := line.decode("utf-8", errors="replace").rstrip():
+                    self.log.error("role_output", child=role, text=text)
 
     def _restart_dead(self) -> None:
         for role, child in list(self.children.items()):

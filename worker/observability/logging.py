@@ -65,9 +65,13 @@ def identify_process(role: str | None) -> Any:
     return add
 
 
+def writes_json(fmt: str, stream: TextIO) -> bool:
+    """Whether records on `stream` are JSON lines (else readable lines for a terminal)."""
+    return not (fmt == "console" or (fmt == "auto" and is_terminal(stream)))
+
+
 def choose_renderer(fmt: str, stream: TextIO) -> Any:
-    use_console = fmt == "console" or (fmt == "auto" and is_terminal(stream))
-    if use_console:
+    if not writes_json(fmt, stream):
         return structlog.dev.ConsoleRenderer(colors=is_terminal(stream))
     return structlog.processors.JSONRenderer(ensure_ascii=False)
 

@@ -8,7 +8,7 @@ roles' output below).
 
 Between processes one call is atomic only up to PIPE_BUF (4 KiB) on a pipe, so `wirewatch run`
 does not let its roles share its stderr: each role writes to its own pipe and the supervisor
-relays whole lines (`relay_lines`), as the only writer of the real stderr.
+relays whole lines (`Supervisor._relay`), as the only writer of the real stderr.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from __future__ import annotations
 import io
 import os
 import threading
-from typing import IO, Any, TextIO
+from typing import Any, TextIO
 
 # Set by `wirewatch run` for its roles when its own stderr is a terminal: their stderr is then a
 # pipe to the supervisor, and they should still write for a reader at a terminal.
@@ -78,13 +78,6 @@ def _write_all(fd: int, data: bytes) -> None:
     while view:  # one call unless the kernel takes part of it (a signal, a full pipe)
         written = os.write(fd, view)
         view = view[written:]
-
-
-def relay_lines(source: IO[bytes], writer: RecordWriter) -> None:
-    """Copy a child's output to `writer` a whole line at a time, until the child closes it."""
-    with source:
-        for line in iter(source.readline, b""):
-            writer.write_line(line)
 
 
 class RecordLogger:
