@@ -54,7 +54,7 @@ def test_replaying_an_unknown_id_fails_and_says_so(
     config = str(write_config(tmp_path, prefix, []))
     result = run_cli("dlq", "replay", "--id", "items/1-0", "--config", config, redis_url=redis_url)
     assert result.returncode == 1
-    assert "not found: items/1-0" in result.stdout
+    assert "not found: items/1-0" in result.stderr
 
 
 def test_status_reports_streams_endpoints_and_the_oldest_undelivered_alert(

@@ -1,4 +1,5 @@
-"""The `wirewatch` command line. Exit 0 on success, 2 on a configuration error, 1 otherwise.
+"""The `wirewatch` command line. Exit 0 on success, 2 on bad input (arguments, files, the
+configuration), 1 on a failure or an unknown id; each mistake is answered in one line.
 
 Each module here registers one command group the same way (`register(sub)`, each subcommand
 with its handler and `--config`, accepted before or after the subcommand).
@@ -7,19 +8,12 @@ with its handler and `--config`, accepted before or after the subcommand).
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 
 from worker.cli import config, feeds, match, ops, roles
-from worker.cli.common import (
-    CONFIG_HELP,
-    EXIT_CONFIG,
-    EXIT_FAILURE,
-    EXIT_OK,
-    print_problems,
-)
-from worker.errors import ConfigError, WirewatchError
+from worker.cli.common import CONFIG_HELP, EXIT_CONFIG, EXIT_FAILURE, EXIT_OK
+from worker.cli.errors import OneLineParser, answer_errors
 
 __all__ = ["EXIT_CONFIG", "EXIT_FAILURE", "EXIT_OK", "build_parser", "main"]
 
@@ -34,10 +28,10 @@ def package_version() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="wirewatch", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="wirewatch", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"wirewatch {package_version()}")
     parser.add_argument("--config", default=None, help=CONFIG_HELP)
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for group in COMMAND_GROUPS:
         group.register(sub)
     return parser
@@ -45,11 +39,4 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        return int(args.handler(args))
-    except ConfigError as exc:
-        print_problems(exc.problems)
-        return EXIT_CONFIG
-    except WirewatchError as exc:
-        print(f"wirewatch: error: {exc}", file=sys.stderr)
-        return EXIT_FAILURE
+    return answer_errors(lambda: int(args.handler(args)))

@@ -6,9 +6,8 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -52,14 +51,8 @@ def load(args: argparse.Namespace) -> tuple[Settings, Path]:
     path = config_path(args)
     args.config_signature = config_signature(path)  # before reading: a later edit is a change
     settings = load_config(path, os.environ)
-    configure_logging(settings.log.level, settings.log.format)
+    configure_logging(settings.log.level, settings.log.format, role=args.command)
     return settings, path
-
-
-def print_problems(problems: Sequence[str]) -> None:
-    print(f"wirewatch: configuration has {len(problems)} error(s):", file=sys.stderr)
-    for problem in problems:
-        print(f"  {problem}", file=sys.stderr)
 
 
 def with_runtime(

@@ -8,13 +8,14 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
+from urllib.parse import urlsplit
 
 import yaml
 
 from worker.cli.common import Subparsers, add_command, load, with_runtime
+from worker.cli.errors import UsageError, one_line
 from worker.config import Settings
-from worker.errors import WirewatchError
-from worker.feeds.opml import FeedEntry, discover_feeds, parse_opml, to_opml
+from worker.feeds.opml import FeedEntry, OpmlError, discover_feeds, parse_opml, to_opml
 from worker.feeds.parse import FeedParseError, parse_feed
 from worker.fetching import Fetcher, FetchLimits
 from worker.polling.health import feed_status
@@ -127,31 +128,48 @@ def export_opml(settings: Settings, out: TextIO = sys.stdout) -> int:
 
 
 def import_opml(args: argparse.Namespace, settings: Settings, config: Path) -> int:
-    entries = parse_opml(Path(args.file).read_bytes())
+    entries = _read_opml(Path(args.file))
     target = Path(args.output) if args.output else _default_target(config)
     existing = _load_feeds(target)
     known = {f.url for f in settings.feeds} | {str(f.get("url")) for f in existing}
     added = [_yaml_feed(e) for e in entries if e.url not in known]
-    target.write_text(
-        yaml.safe_dump({"feeds": [*existing, *added]}, sort_keys=False, allow_unicode=True),
-        encoding="utf-8",
-    )
+    text = yaml.safe_dump({"feeds": [*existing, *added]}, sort_keys=False, allow_unicode=True)
+    try:
+        target.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot write {target}: {exc.strerror or exc}") from None
     print(f"{target}: added {len(added)} feed(s), {len(entries) - len(added)} already configured")
     return 0
 
 
+def _read_opml(path: Path) -> list[FeedEntry]:
+    try:
+        return parse_opml(path.read_bytes())
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except OpmlError as exc:
+        raise UsageError(f"{path}: {exc}") from None
+
+
 def _default_target(config: Path) -> Path:
     if not config.is_dir():
-        raise WirewatchError(
+        raise UsageError(
             f"{config} is a file: pass --output FILE and merge it, or use a config directory"
         )
     return config / IMPORT_FILE
 
 
 def _load_feeds(path: Path) -> list[dict[str, Any]]:
+    """The feeds already in the file an import adds to (so a second import appends)."""
     if not path.exists():
         return []
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise UsageError(f"cannot read {path}: {one_line(str(exc))}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("feeds"), list | None):
+        # Writing would replace what is there: refuse rather than lose it.
+        raise UsageError(f"{path}: expected `feeds:` with a list, to add the imported ones to")
     return list(data.get("feeds") or [])
 
 
@@ -164,8 +182,18 @@ def _yaml_feed(entry: FeedEntry) -> dict[str, Any]:
     return feed
 
 
+def is_web_url(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+
+
 def discover(url: str, limits: FetchLimits, out: TextIO = sys.stdout) -> int:
     """Print the feeds `url` announces, or `url` itself when it already is a feed."""
+    if not is_web_url(url):
+        raise UsageError(f"{url!r} is not an http:// or https:// URL")
     with Fetcher(limits) as fetcher:
         result = fetcher.fetch(url, trusted=True)  # typed by the user, like a configured feed
     try:

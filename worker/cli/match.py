@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from worker.cli.common import EXIT_CONFIG, Subparsers, add_command, default_config_path
+from worker.cli.errors import UsageError, say
 from worker.config import Settings, load_config
 from worker.errors import ConfigError, ExtractionError, QueryError, WirewatchError
 from worker.extraction import extract_article
@@ -33,11 +34,10 @@ def register(sub: Subparsers) -> None:
 def cmd_match(args: argparse.Namespace) -> int:
     try:
         return run_match(args, load_config_if_needed(args))
-    except QueryError as exc:
-        print(f"wirewatch: query error: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
-    except WirewatchError as exc:
-        print(f"wirewatch: error: {exc}", file=sys.stderr)
+    except (ConfigError, QueryError):
+        raise  # answered in main, with 2 as well
+    except WirewatchError as exc:  # a URL that could not be fetched: 2 too, as 1 means no match
+        say(f"error: {exc}")
         return EXIT_CONFIG
 
 
@@ -82,8 +82,8 @@ def read_source(source: str, settings: Settings | None) -> tuple[str, str]:
         finally:
             fetcher.close()
         return result.body.decode("utf-8", errors="replace"), result.url
-    if source == "-":
-        return sys.stdin.read(), ""
+    if source == "-":  # bytes, decoded like a file: stdin may not be UTF-8
+        return sys.stdin.buffer.read().decode("utf-8", errors="replace"), ""
     return Path(source).read_text(encoding="utf-8", errors="replace"), ""
 
 
@@ -112,7 +112,7 @@ def run_match(args: argparse.Namespace, settings: Settings | None) -> int:
     try:
         text, url = read_source(args.source, settings)
     except OSError as exc:
-        raise ConfigError([f"cannot read {args.source}: {exc}"]) from exc
+        raise UsageError(f"cannot read {args.source}: {exc.strerror or exc}") from exc
     hits = matcher.match(document_from_text(text, url)).get(rule_id, [])
     if not hits:
         print(f"no match: {rule_id}")

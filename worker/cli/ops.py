@@ -9,6 +9,7 @@ from typing import Any
 
 from worker.alerts.store import DeliveryStore
 from worker.cli.common import Subparsers, add_command, on_runtime
+from worker.cli.errors import UnknownIdError
 from worker.ops import dlq, status
 
 EXIT_OK, EXIT_FAILURE = 0, 1
@@ -16,7 +17,7 @@ EXIT_OK, EXIT_FAILURE = 0, 1
 
 def register(sub: Subparsers) -> None:
     dlq_parser = add_command(sub, "dlq", "list or replay dead letters", None)
-    dlq_sub = dlq_parser.add_subparsers(dest="dlq_command", required=True)
+    dlq_sub = dlq_parser.add_subparsers(dest="dlq_command", required=True, metavar="COMMAND")
     dlq_handler = on_runtime(cmd_dlq)
     text = "dead items and deliveries with their reasons"
     listing = add_command(dlq_sub, "list", text, dlq_handler)
@@ -29,7 +30,9 @@ def register(sub: Subparsers) -> None:
     state = add_command(sub, "status", text, on_runtime(cmd_status))
     state.add_argument("--json", action="store_true", help="print JSON")
     endpoint = add_command(sub, "endpoint", "manage a webhook endpoint", None)
-    endpoint_sub = endpoint.add_subparsers(dest="endpoint_command", required=True)
+    endpoint_sub = endpoint.add_subparsers(
+        dest="endpoint_command", required=True, metavar="COMMAND"
+    )
     text = "re-enable an endpoint disabled by 410 Gone"
     enable = add_command(endpoint_sub, "enable", text, on_runtime(cmd_endpoint))
     enable.add_argument("endpoint_id")
@@ -58,9 +61,11 @@ def cmd_dlq(args: argparse.Namespace, rt: Any) -> int:
     )
     missing = sorted(set(args.ids or []) - set(replayed))
     print(f"replayed {len(replayed)} dead letter(s)")
-    for ident in missing:
-        print(f"not found: {ident}")
-    return EXIT_FAILURE if missing else EXIT_OK
+    if missing:
+        raise UnknownIdError(
+            f"not found: {', '.join(missing)} (`wirewatch dlq list` shows the dead letters' ids)"
+        )
+    return EXIT_OK
 
 
 def cmd_status(args: argparse.Namespace, rt: Any) -> int:
@@ -96,6 +101,11 @@ def print_status(report: dict[str, Any]) -> None:
 
 
 def cmd_endpoint(args: argparse.Namespace, rt: Any) -> int:
-    DeliveryStore(rt.client, rt.keys).enable(args.endpoint_id)
-    print(f"endpoint {args.endpoint_id} enabled; `wirewatch dlq replay` re-sends its deliveries")
+    endpoint = args.endpoint_id
+    configured = [w.id for w in rt.settings.webhooks]
+    if endpoint not in configured:
+        names = ", ".join(configured) or "none are configured"
+        raise UnknownIdError(f"no webhook {endpoint!r} in the configuration (webhooks: {names})")
+    DeliveryStore(rt.client, rt.keys).enable(endpoint)
+    print(f"endpoint {endpoint} enabled; `wirewatch dlq replay` re-sends its deliveries")
     return EXIT_OK

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -17,8 +18,8 @@ from worker.cli.common import (
     with_runtime,
 )
 from worker.config import Settings
-from worker.observability.logging import get_logger
-from worker.queue.connection import resolve_redis
+from worker.observability.logging import get_logger, writes_json
+from worker.queue.connection import open_client, resolve_redis
 
 ROLE_HELP = {
     "scheduler": "poll feeds and queue new items",
@@ -81,7 +82,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     stop = stop_event_on_signals()
     url, embedded = resolve_redis(settings.redis_url, settings.data_dir)
     try:
-        return Supervisor(path, url, get_logger(), roles=supervised_roles(settings)).run(stop)
+        open_client(url).close()  # unreachable: one line now, not roles restarting forever
+        json_lines = writes_json(settings.log.format, sys.stderr)
+        supervisor = Supervisor(path, url, get_logger(), supervised_roles(settings), json_lines)
+        return supervisor.run(stop)
     finally:
         if embedded is not None:
             embedded.stop()

@@ -23,6 +23,7 @@ from worker.config.yamlsource import Document, read_document
 from worker.errors import ConfigError
 
 CONFIG_SUFFIXES = (".yaml", ".yml")
+DATA_DIR_VARIABLE = "WIREWATCH_DATA_DIR"
 
 
 def load_config(path: str | Path, env: Mapping[str, str]) -> Settings:
@@ -40,6 +41,7 @@ def load_config(path: str | Path, env: Mapping[str, str]) -> Settings:
         raise ConfigError(render_all(problems))
     merged, conflicts = merge_documents(documents)
     _apply_env_redis_url(merged, env)
+    _apply_env_data_dir(merged, env)
     return _validate(merged, config_path, merged.problems + conflicts)
 
 
@@ -61,6 +63,15 @@ def _apply_env_redis_url(document: Document, env: Mapping[str, str]) -> None:
         return
     document.data["redis_url"] = env["REDIS_URL"]
     document.origins[("redis_url",)] = Origin("environment variable REDIS_URL")
+
+
+def _apply_env_data_dir(document: Document, env: Mapping[str, str]) -> None:
+    # The environment wins here: where state may be written is the deployment's business (a
+    # systemd unit's StateDirectory, a container's volume), not the shared config's.
+    if not env.get(DATA_DIR_VARIABLE):
+        return
+    document.data["data_dir"] = env[DATA_DIR_VARIABLE]
+    document.origins[("data_dir",)] = Origin(f"environment variable {DATA_DIR_VARIABLE}")
 
 
 def _validate(document: Document, config_path: Path, problems: list[Problem]) -> Settings:

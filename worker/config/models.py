@@ -29,6 +29,7 @@ from pydantic import (
 
 from worker.alerts.apprise_channel import check_apprise_url, is_apprise_url
 from worker.alerts.schedule import DailyTime, parse_digest
+from worker.config.redisurl import check_redis_url
 from worker.dedupe.settings import DedupeConfig
 from worker.errors import QueryError
 from worker.rules import parse_query
@@ -36,7 +37,6 @@ from worker.units import parse_duration, parse_size
 
 _SLUG = re.compile(r"[a-z0-9][a-z0-9_-]*")
 _PREFIX = re.compile(r"[A-Za-z0-9_-]+")
-_REDIS_SCHEMES = ("redis", "rediss", "unix")
 _SECRET_PREFIX = "whsec_"  # noqa: S105 - the format marker, not a secret
 _SECRET_BYTES = (24, 64)
 MIN_FEED_INTERVAL = 30.0
@@ -340,10 +340,7 @@ class Settings(_Section):
     def _redis_scheme(cls, url: str | None) -> str | None:
         if url is None or not url.strip():
             return None
-        scheme = urlsplit(url.strip()).scheme.lower()
-        if scheme not in _REDIS_SCHEMES:
-            raise ValueError("must start with redis://, rediss:// or unix://")
-        return url.strip()
+        return check_redis_url(url.strip())
 
     @field_validator("redis_prefix")
     @classmethod

@@ -19,8 +19,14 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from worker.config.problems import DataPath, Origin, Problem
 
-# `${NAME}` is replaced; `$${NAME}` is the escape for a literal `${NAME}`.
-_VARIABLE = re.compile(r"\$(\$?)\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# `${NAME}` is replaced, `${NAME:-default}` falls back to `default` when NAME is unset or empty
+# (as in a shell), and `$${` is the escape for a literal `${`. Any other `${` is an error, so a
+# mistyped reference is not passed on as literal text to fail later in a confusing way.
+_REFERENCE = re.compile(
+    r"(?P<escape>\$\$\{)"
+    r"|\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}"
+    r"|(?P<other>\$\{[^}]*\}?)"
+)
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
@@ -33,20 +39,35 @@ class Document:
     problems: list[Problem] = field(default_factory=list)
 
 
-def expand_variables(text: str, env: Mapping[str, str]) -> tuple[str, list[str]]:
-    """`text` with `${VAR}` replaced from `env`, and the names that `env` lacks."""
-    missing: list[str] = []
+@dataclass
+class Expansion:
+    """A value with its variable references replaced, and what could not be replaced."""
+
+    text: str
+    missing: list[str] = field(default_factory=list)  # unset variables without a default
+    unsupported: list[str] = field(default_factory=list)  # `${...}` of no supported form
+
+
+def expand_variables(text: str, env: Mapping[str, str]) -> Expansion:
+    """`text` with `${VAR}` and `${VAR:-default}` replaced from `env`."""
+    result = Expansion(text)
 
     def replace(match: re.Match[str]) -> str:
-        escaped, name = match.groups()
-        if escaped:
-            return match.group(0)[1:]
+        if match["escape"]:
+            return "${"
+        if match["other"]:
+            result.unsupported.append(match["other"])
+            return match["other"]
+        name, default = match["name"], match["default"]
+        if default is not None:
+            return env.get(name) or default
         if name in env:
             return env[name]
-        missing.append(name)
+        result.missing.append(name)
         return match.group(0)
 
-    return _VARIABLE.sub(replace, text), missing
+    result.text = _REFERENCE.sub(replace, text)
+    return result
 
 
 def read_document(path: Path, env: Mapping[str, str]) -> tuple[Document | None, list[Problem]]:
@@ -153,7 +174,13 @@ class _Builder:
         value = self._constructor.construct_object(node, deep=True)
         if not isinstance(value, str):
             return value
-        expanded, missing = expand_variables(value, self.env)
-        for name in missing:
+        expansion = expand_variables(value, self.env)
+        for name in expansion.missing:
             self._problem(line, path, f"environment variable {name} is not set")
-        return expanded
+        for reference in expansion.unsupported:
+            message = (
+                f"{reference!r} is not a variable reference; write ${{NAME}} or"
+                " ${NAME:-default} (and $${ for a literal ${)"
+            )
+            self._problem(line, path, message)
+        return expansion.text

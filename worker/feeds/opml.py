@@ -41,7 +41,8 @@ class FeedEntry:
 
 
 def parse_opml(data: bytes) -> list[FeedEntry]:
-    """Every outline with an `xmlUrl`; enclosing outlines without one become tags (folders)."""
+    """Every outline with an `xmlUrl`; enclosing outlines without one (folders) and the outline's
+    `category` attribute become its tags."""
     try:
         root = safe_xml.fromstring(data)
     except (safe_xml.ParseError, DefusedXmlException) as exc:
@@ -58,8 +59,15 @@ def _walk(node: Element | None, folders: tuple[str, ...], found: dict[str, FeedE
         url = (outline.get("xmlUrl") or outline.get("xmlurl") or "").strip()
         name = (outline.get("title") or outline.get("text") or "").strip()
         if url.startswith(("http://", "https://")):
-            found.setdefault(url, FeedEntry(url, name, folders))
+            tags = tuple(dict.fromkeys([*folders, *categories(outline.get("category") or "")]))
+            found.setdefault(url, FeedEntry(url, name, tags))
         _walk(outline, (*folders, name) if name and not url else folders, found)
+
+
+def categories(attribute: str) -> list[str]:
+    """Tags from OPML 2.0's `category`: comma-separated, each a tag or a slash-delimited path
+    (`/Boston/Weather`), kept without its outer slashes."""
+    return [text for part in attribute.split(",") if (text := part.strip().strip("/").strip())]
 
 
 def to_opml(feeds: Iterable[FeedEntry], title: str = "wirewatch feeds") -> bytes:

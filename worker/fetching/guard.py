@@ -116,7 +116,10 @@ def resolve_allowed(
 
 def check_scheme(url: str) -> None:
     """Refuse anything but http and https (file:, ftp:, gopher: … reach things they must not)."""
-    scheme = urlsplit(url).scheme.lower()
+    try:
+        scheme = urlsplit(url).scheme.lower()
+    except ValueError:  # `http://[::1` from a feed: refused, not a crash of the item
+        raise BlockedAddressError(f"{url}: not a valid URL") from None
     if scheme not in ALLOWED_SCHEMES:
         raise BlockedAddressError(f"{url}: scheme {scheme or '(none)'!r} is not allowed")
 

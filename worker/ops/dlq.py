@@ -10,6 +10,7 @@ one slot, so a dead letter is never both replayed and kept, nor lost.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ from typing import Any
 from worker.alerts.store import DeliveryRecord
 from worker.queue.connection import Client
 from worker.queue.keys import Keys
+
+_ENTRY_ID = re.compile(r"[0-9]+-[0-9]+")
 
 
 @dataclass(frozen=True)
@@ -76,9 +79,12 @@ def replay(client: Client, keys: Keys, ids: Iterable[str]) -> list[str]:
     for ident in ids:
         name, _, entry_id = ident.partition("/")
         stream = streams.get(name)
-        found: Any = client.xrange(stream, entry_id, entry_id) if stream else []
+        # Redis refuses a malformed entry id with an error; such an id names no dead letter.
+        if stream is None or not _ENTRY_ID.fullmatch(entry_id):
+            continue
+        found: Any = client.xrange(stream, entry_id, entry_id)
         if found:
-            _replay_one(client, keys, stream or "", entry_id, found[0][1])
+            _replay_one(client, keys, stream, entry_id, found[0][1])
             done.append(ident)
     return done
 

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from worker.errors import ExtractionError, FetchError
+from worker.errors import BlockedAddressError, ExtractionError, FetchError
 from worker.extraction import canonical_url, extract_article, text_from_feed_html
 from worker.fetching import Fetcher, FetchResult
 from worker.fetching.politeness import HostGate
+from worker.pipeline.refusals import RefusedHosts
 from worker.records import Article, FeedItem
 
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
@@ -63,16 +64,28 @@ class PoliteFetcher:
     """Article pages fetched within each host's politeness limits, the same ones the scheduler
     keeps for feeds: a site sees one budget for its feed and its pages, from every process."""
 
-    def __init__(self, fetcher: Fetcher, gate: HostGate | None, max_wait_s: float) -> None:
+    def __init__(
+        self,
+        fetcher: Fetcher,
+        gate: HostGate | None,
+        max_wait_s: float,
+        refusals: RefusedHosts | None = None,
+    ) -> None:
         self.fetcher = fetcher
         self.gate = gate
         self.max_wait_s = max_wait_s
+        self.refusals = refusals
 
     def page(self, url: str) -> FetchResult:
-        if self.gate is None:
-            return self.fetcher.fetch(url, trusted=False)
-        with self.gate.hold(url, self.max_wait_s):
-            return self.fetcher.fetch(url, trusted=False)
+        try:
+            if self.gate is None:
+                return self.fetcher.fetch(url, trusted=False)
+            with self.gate.hold(url, self.max_wait_s):
+                return self.fetcher.fetch(url, trusted=False)
+        except BlockedAddressError as exc:
+            if self.refusals is not None:
+                self.refusals.note(url, exc)
+            raise
 
 
 def build_article(item: FeedItem, pages: PoliteFetcher) -> Article:

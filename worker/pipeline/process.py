@@ -30,6 +30,7 @@ class ItemOutcome(StrEnum):
     """What became of one item (the `outcome` of its `item_processed` log line)."""
 
     ALERTED = "alerted"
+    ALREADY_ALERTED = "already_alerted"  # it matched, but its story had alerted those watchlists
     NO_MATCH = "no_match"
     DUPLICATE_URL = Verdict.SAME_URL.value
     DUPLICATE_TEXT = Verdict.SAME_TEXT.value
@@ -43,6 +44,7 @@ class ProcessResult:
     article: Article | None = None
     story: StoryAssignment | None = None
     updates: int = 0
+    matched: tuple[str, ...] = ()  # the watchlists that matched
 
 
 def item_identity(item: FeedItem) -> str:
@@ -135,7 +137,8 @@ class ItemProcessor:
             # yet, so the growth they brought is announced from here (at most once, in Redis).
             grown = replace(story, articles=self.stories.articles(story.story_id, now.timestamp()))
             updates += self._announce_growth(article, grown, rules, now)
-        return ProcessResult(ItemOutcome.ALERTED, emitted, article, story, updates)
+        outcome = ItemOutcome.ALERTED if emitted else ItemOutcome.ALREADY_ALERTED
+        return ProcessResult(outcome, emitted, article, story, updates, tuple(sorted(hits)))
 
     def _announce_growth(
         self, article: Article, story: StoryAssignment, rules: WatchlistSet, now: datetime

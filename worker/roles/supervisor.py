@@ -15,7 +15,9 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
+
+from worker.observability.logwriter import TERMINAL_VARIABLE, RecordWriter, is_terminal
 
 ROLES = ("scheduler", "worker", "notifier")
 _STOP_GRACE_S = 30.0
@@ -28,13 +30,23 @@ def role_command(role: str, config_path: Path) -> list[str]:
 
 class Supervisor:
     def __init__(
-        self, config_path: Path, redis_url: str, log: Any, roles: tuple[str, ...] = ROLES
+        self,
+        config_path: Path,
+        redis_url: str,
+        log: Any,
+        roles: tuple[str, ...] = ROLES,
+        json_lines: bool = False,
     ) -> None:
         self.config_path = config_path
         self.roles = roles
         self.env = {**os.environ, "REDIS_URL": redis_url}
+        if is_terminal(sys.stderr):  # the roles write to a pipe to us, for a reader at a terminal
+            self.env[TERMINAL_VARIABLE] = "1"
         self.log = log
         self.children: dict[str, subprocess.Popen[bytes]] = {}
+        self.output = RecordWriter(sys.stderr)
+        self.relays: list[threading.Thread] = []
+        self.json_lines = json_lines  # whether our stderr carries JSON records
 
     def run(self, stop: threading.Event) -> int:
         signal.signal(signal.SIGHUP, self._forward_hangup)
@@ -53,15 +65,39 @@ class Supervisor:
 
     def _spawn(self, role: str) -> None:
         command = role_command(role, self.config_path)
-        self.children[role] = subprocess.Popen(command, env=self.env)  # noqa: S603
-        self.log.info("role_started", role=role, pid=self.children[role].pid)
+        # Each role's stderr is a pipe that we relay whole lines from: written to our stderr
+        # directly, two roles' long records could run together on one line.
+        child = subprocess.Popen(command, env=self.env, stderr=subprocess.PIPE)  # noqa: S603
+        self.children[role] = child
+        if child.stderr is not None:
+            relay = threading.Thread(
+                target=self._relay,
+                args=(role, child.stderr),
+                name=f"relay-{role}",
+                daemon=True,  # never keeps `run` alive: _stop_children waits for them
+            )
+            relay.start()
+            self.relays = [*(r for r in self.relays if r.is_alive()), relay]
+        # `child`, not `role`: every record already carries the role and pid of its writer.
+        self.log.info("role_started", child=role, child_pid=self.children[role].pid)
+
+    def _relay(self, role: str, source: IO[bytes]) -> None:
+        """Copy a role's stderr to ours a whole line at a time, until the role closes it. In
+        JSON output, a line the role wrote outside logging (an error message, a traceback) is
+        made a record of its own, so the output stays JSON."""
+        with source:
+            for line in iter(source.readline, b""):
+                if not self.json_lines or line.lstrip().startswith(b"{"):
+                    self.output.write_line(line)
+                elif text := line.decode("utf-8", errors="replace").rstrip():
+                    self.log.error("role_output", child=role, text=text)
 
     def _restart_dead(self) -> None:
         for role, child in list(self.children.items()):
             code = child.poll()
             if code is None:
                 continue
-            self.log.error("role_exited", role=role, exit_code=code, restart_in_s=_RESTART_DELAY_S)
+            self.log.error("role_exited", child=role, exit_code=code, restart_in_s=_RESTART_DELAY_S)
             time.sleep(_RESTART_DELAY_S)
             self._spawn(role)
 
@@ -74,6 +110,8 @@ class Supervisor:
             try:
                 child.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                self.log.error("role_killed", role=role, reason="did not stop in time")
+                self.log.error("role_killed", child=role, reason="did not stop in time")
                 child.kill()
                 child.wait()
+        for relay in self.relays:  # each ends when its child's last line is copied
+            relay.join(timeout=_STOP_GRACE_S)

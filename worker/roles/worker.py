@@ -22,6 +22,7 @@ from worker.observability.resilience import keep_running
 from worker.pipeline.article import PoliteFetcher
 from worker.pipeline.emit import AlertEmitter
 from worker.pipeline.process import ItemProcessor
+from worker.pipeline.refusals import RefusedHosts
 from worker.pipeline.watchlists import SharedWatchlists, publisher
 from worker.queue.keys import ITEMS_GROUP
 from worker.queue.streams import Entry, StreamConsumer
@@ -60,6 +61,7 @@ class WorkerLoop:
             "item_processed",
             outcome=result.outcome,
             alerts=result.alerts,
+            watchlists=list(result.matched),
             source=result.article.source if result.article else None,
             fallback=result.article.fallback_reason if result.article else None,
             story=result.story.story_id if result.story else None,
@@ -95,7 +97,9 @@ def build_processor(rt: Runtime, shared: SharedWatchlists) -> ItemProcessor:
     s = rt.settings
     window = s.dedupe.window
     return ItemProcessor(
-        pages=PoliteFetcher(rt.fetcher(), rt.host_gate(), ARTICLE_HOST_WAIT_S),
+        pages=PoliteFetcher(
+            rt.fetcher(), rt.host_gate(), ARTICLE_HOST_WAIT_S, RefusedHosts(rt.log)
+        ),
         dedupe=ExactDedupe(rt.client, rt.keys, window),
         stories=StoryIndex(rt.client, rt.keys, s.dedupe),
         emitter=AlertEmitter(rt.client, rt.keys, window),
