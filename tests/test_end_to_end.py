@@ -104,11 +104,30 @@ def test_a_dead_endpoint_dead_letters_after_the_schedule_and_loses_nothing(
 
     result = run_cli("run", "--once", "--config", str(config), redis_url=redis_url)
 
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 3, "dead letters in this run: a cron job can tell"
     assert len(receiver.received) == 4 * 3, "first try plus two retries for each alert"
     dead = client.xrange(Keys(prefix).deliveries_dead)
     assert len(dead) == 4
     assert {d[1]["reason"] for d in dead} == {"HTTP 500"}
+    again = run_cli("run", "--once", "--config", str(config), redis_url=redis_url)
+    assert again.returncode == 0, "the dead letters of an earlier run do not count again"
+
+
+def test_run_once_exits_3_while_deliveries_wait_for_a_later_retry(
+    tmp_path: Path, server: LocalServer, redis_url: str, prefix: str, client: redis.Redis
+) -> None:
+    site = mount_seed_site(server)
+    receiver = Receiver(then=500)
+    delivery = {"retry_schedule": ["1h"], "timeout": "5s", "jitter": 0.0}
+    config = write_config(
+        tmp_path, prefix, [site["feed"]], server.route("/hook", receiver), delivery=delivery
+    )
+
+    result = run_cli("run", "--once", "--config", str(config), redis_url=redis_url)
+
+    assert result.returncode == 3, result.stderr[-2000:]
+    assert client.hlen(Keys(prefix).deliveries) == 4, "each alert waits for its retry in an hour"
+    assert client.xlen(Keys(prefix).deliveries_dead) == 0
 
 
 def test_alerts_are_logged_without_any_webhook(

@@ -19,6 +19,7 @@ from worker.pipeline.watchlists import config_signature
 from worker.queue.connection import resolve_redis
 
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
+EXIT_UNDELIVERED = 3  # run --once: deliveries still pending, or dead-lettered in that run
 
 
 def default_config_path() -> str:
@@ -190,11 +191,11 @@ def supervised_roles(settings: Settings) -> tuple[str, ...]:
 
 
 def run_once_and_report(rt: Any) -> int:
-    from worker.service import run_once
+    from worker.service import deliveries_unsettled, run_once
 
     summary = run_once(rt)
     rt.log.info("run_once_finished", **summary)
-    return EXIT_OK
+    return EXIT_UNDELIVERED if deliveries_unsettled(summary) else EXIT_OK
 
 
 def cmd_match(args: argparse.Namespace) -> int:

@@ -293,10 +293,25 @@ def deliver_until_settled(notifier: Notifier, consumer: StreamConsumer) -> None:
 
 
 def run_once(rt: Runtime) -> dict[str, int]:
+    """Poll, process and deliver once. `deliveries_pending` counts every delivery still waiting
+    (for a later retry), `deliveries_dead_now` those dead-lettered by this run."""
+    started_ms = int(rt.client.time()[0]) * 1000  # Redis's clock: it numbers the stream entries
     summary = dict(poll_all(rt))
     summary["items_processed"] = rt.worker_loop().run_until_drained()
     notifier = rt.notifier()
     deliver_until_settled(notifier, rt.alerts_consumer())
     summary["deliveries_pending"] = int(rt.client.hlen(rt.keys.deliveries))
     summary["deliveries_dead"] = int(rt.client.xlen(rt.keys.deliveries_dead))
+    summary["deliveries_dead_now"] = dead_letters_since(rt, started_ms)
     return summary
+
+
+def dead_letters_since(rt: Runtime, since_ms: int) -> int:
+    """Dead-lettered deliveries whose stream entry is at or after `since_ms` (Redis time)."""
+    entries: Any = rt.client.xrange(rt.keys.deliveries_dead, min=f"{since_ms}-0")
+    return len(entries)
+
+
+def deliveries_unsettled(summary: Mapping[str, int]) -> bool:
+    """What `run --once` exits 3 for: deliveries left waiting, or dead-lettered in this run."""
+    return summary["deliveries_pending"] > 0 or summary["deliveries_dead_now"] > 0
