@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import redis
+import yaml
 from standardwebhooks.webhooks import Webhook
 
 from tests.support.cli import run_cli, start_cli, write_config
@@ -27,6 +28,9 @@ def test_run_once_alerts_each_watchlist_once_with_signed_webhooks(
     site = mount_seed_site(server)
     receiver = Receiver()
     config = write_config(tmp_path, prefix, [site["feed"]], server.route("/hook", receiver))
+    settings = yaml.safe_load(config.read_text())
+    settings["feeds"][0]["tags"] = ["world", "uk"]
+    config.write_text(yaml.safe_dump(settings))
 
     result = run_cli("run", "--once", "--config", str(config), redis_url=redis_url)
 
@@ -45,7 +49,7 @@ def test_run_once_alerts_each_watchlist_once_with_signed_webhooks(
     assert article["url"].endswith("/news/putin-xi?utm_source=rss")
     assert article["canonical_url"].endswith("/news/putin-xi")
     assert "NATO" in article["title"]
-    assert article["feed"] == {"url": site["feed"], "name": "feed0"}
+    assert article["feed"] == {"url": site["feed"], "name": "feed0", "tags": ["world", "uk"]}
     assert nato["data"]["story"]["articles"] == 1
     assert any(m["text"] == "NATO" for m in nato["data"]["matches"])
     assert all(m["snippet"] for m in nato["data"]["matches"])

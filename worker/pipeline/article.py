@@ -37,6 +37,7 @@ def from_feed(item: FeedItem, reason: str) -> Article:
         feed_url=item.feed_url,
         feed_name=item.feed_name,
         feed_tags=list(item.tags),
+        configured_tags=list(item.feed_tags),
         source="feed",
         fallback_reason=reason,
     )
@@ -56,6 +57,7 @@ def from_page(item: FeedItem, html: bytes, final_url: str) -> Article:
         feed_url=item.feed_url,
         feed_name=item.feed_name,
         feed_tags=list(item.tags),
+        configured_tags=list(item.feed_tags),
     )
 
 
