@@ -46,6 +46,7 @@ def test_payload_has_the_documented_shape() -> None:
         "canonical_url": "https://ex.com/a",
         "title": "T",
         "published_at": None,
+        "published_at_source": None,
         "author": None,
         "language": None,
         "feed": {"url": "https://ex.com/feed", "name": "Ex", "tags": []},

@@ -46,6 +46,7 @@ class Article:
     text: str
     author: str = ""
     published_at: str = ""
+    published_at_source: str = ""  # "feed", "page" or "guess" (worker/extraction/published.py)
     language: str = ""
     site: str = ""  # the article's host name, for `site:` queries
     feed_url: str = ""
@@ -62,6 +63,7 @@ class Article:
             "canonical_url": self.canonical_url,
             "title": self.title,
             "published_at": self.published_at or None,
+            "published_at_source": self.published_at_source or None,
             "author": self.author or None,
             "language": self.language or None,
             "feed": {"url": self.feed_url, "name": self.feed_name, "tags": self.configured_tags},
