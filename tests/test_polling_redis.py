@@ -122,8 +122,8 @@ def test_unchanged_poll_keeps_the_learned_rhythm(
     [
         (429, "7200", 7200.0),
         (503, "Sun, 01 Jan 2090 00:00:00 GMT", 6 * HOUR),  # far date: capped, not obeyed
-        (500, "7200", 1800.0),  # only 429 and 503 carry a load hint
-        (429, None, 1800.0),
+        (500, "7200", 900.0),  # only 429 and 503 carry a load hint; a first error: the interval
+        (429, None, 900.0),
     ],
 )
 def test_retry_after_on_429_and_503(

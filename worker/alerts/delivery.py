@@ -25,6 +25,7 @@ from worker.alerts.formats import render
 from worker.alerts.retry import Outcome, classify, retry_delay
 from worker.alerts.signing import signed_headers
 from worker.alerts.store import DeliveryRecord, DeliveryStore, Target, breaker_of
+from worker.fetching.keepalive import GuardedTransport
 from worker.queue.connection import Client
 from worker.queue.keys import Keys, short_hash
 from worker.queue.streams import Entry
@@ -85,7 +86,10 @@ class Notifier:
         # A client (connection pool) per endpoint: a dead endpoint's hung connections never
         # share a pool, or its lock, with a live one's.
         self._http = {
-            eid: httpx.Client(timeout=policy.timeout_s, follow_redirects=False) for eid in endpoints
+            eid: httpx.Client(
+                timeout=policy.timeout_s, follow_redirects=False, transport=GuardedTransport()
+            )
+            for eid in endpoints
         }
         self._pools = {
             eid: ThreadPoolExecutor(policy.concurrency, thread_name_prefix=f"send-{eid}")
