@@ -17,6 +17,7 @@ from typing import Any
 
 from worker.alerts.breaker import BreakerPolicy
 from worker.alerts.delivery import DeliveryPolicy, Endpoint, Notifier
+from worker.alerts.endpoints import WebhookConfigWatcher
 from worker.config import Settings, load_config
 from worker.dedupe.exact import ExactDedupe
 from worker.dedupe.stories import StoryIndex
@@ -128,6 +129,20 @@ class Runtime:
         )
         threading.Thread(target=watcher.run, args=(stop,), name="feed-watch", daemon=True).start()
 
+    def follow_webhook_edits(self, notifier: Notifier, stop: threading.Event) -> None:
+        """Reload the notifier's endpoints when the config files change or on SIGHUP, in a
+        thread (worker/alerts/endpoints.py); nothing without a config path."""
+        if self.config_path is None:
+            return
+        path = self.config_path
+        watcher = WebhookConfigWatcher(
+            path, lambda: load_config(path, os.environ), endpoints, notifier, self.log,
+            self.config_signature, requested=self.reload_requested,
+        )  # fmt: skip
+        threading.Thread(
+            target=watcher.run, args=(stop,), name="webhook-watch", daemon=True
+        ).start()
+
     def fetcher(self) -> Fetcher:
         fetcher = Fetcher(fetch_limits(self.settings))
         self._closers.append(fetcher)
@@ -234,6 +249,7 @@ def run_notifier(rt: Runtime, stop: threading.Event) -> None:
     """Intake (alerts off the stream) and dispatch (due deliveries out) run side by side, so a
     burst of alerts never waits for a sending loop, nor sending for the stream."""
     notifier, consumer = rt.notifier(), rt.alerts_consumer()
+    rt.follow_webhook_edits(notifier, stop)
     intake = threading.Thread(
         target=take_alerts_until, args=(notifier, consumer, stop), name="alert-intake", daemon=True
     )

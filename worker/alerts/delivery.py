@@ -14,13 +14,14 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 
 from worker.alerts.breaker import BreakerPolicy, Circuit
+from worker.alerts.endpoints import EndpointChanges, endpoint_changes
 from worker.alerts.formats import render
 from worker.alerts.retry import Outcome, classify, retry_delay
 from worker.alerts.signing import signed_headers
@@ -32,7 +33,7 @@ from worker.queue.streams import Entry
 
 USER_AGENT = "wirewatch-webhooks/0.1"
 _DIGEST_MAX = 500
-# Deliveries for endpoints removed from the config are dead-lettered; looking is not urgent.
+# Deliveries for endpoints not (or no longer) configured wait for them; saying so is not urgent.
 _UNKNOWN_CHECK_EVERY_S = 30.0
 
 
@@ -43,6 +44,16 @@ class Endpoint:
     secret: str | None = None
     format: str = "standard"
     digest_s: float | None = None
+
+
+@dataclass(frozen=True)
+class _Lane:
+    """One endpoint's sending resources: its own connection pool and sending threads, so a dead
+    endpoint's hung connections and busy threads never hold up a live one's."""
+
+    endpoint: Endpoint
+    http: httpx.Client
+    pool: ThreadPoolExecutor
 
 
 @dataclass(frozen=True)
@@ -79,33 +90,58 @@ class Notifier:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = DeliveryStore(client, keys)
-        self.endpoints = endpoints
         self.policy = policy
         self.log = log
         self.clock = clock
-        # A client (connection pool) per endpoint: a dead endpoint's hung connections never
-        # share a pool, or its lock, with a live one's.
-        self._http = {
-            eid: httpx.Client(
-                timeout=policy.timeout_s, follow_redirects=False, transport=GuardedTransport()
-            )
-            for eid in endpoints
-        }
-        self._pools = {
-            eid: ThreadPoolExecutor(policy.concurrency, thread_name_prefix=f"send-{eid}")
-            for eid in endpoints
-        }
-        self._in_flight = dict.fromkeys(endpoints, 0)
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
         self._work = threading.Event()  # set when an alert arrives or a sending slot frees up
         self._unknown_checked_at = float("-inf")
+        # Replaced whole (never changed in place) when the config's webhooks change: a reader
+        # takes the dict once and sees one consistent table.
+        self._lanes: dict[str, _Lane] = {eid: self._open(e) for eid, e in endpoints.items()}
+        self._in_flight = dict.fromkeys(endpoints, 0)
+        self._retired: list[_Lane] = []  # removed endpoints' lanes, closed with the notifier
+
+    @property
+    def endpoints(self) -> dict[str, Endpoint]:
+        return {eid: lane.endpoint for eid, lane in self._lanes.items()}
+
+    def _open(self, endpoint: Endpoint) -> _Lane:
+        http = httpx.Client(
+            timeout=self.policy.timeout_s, follow_redirects=False, transport=GuardedTransport()
+        )
+        threads = ThreadPoolExecutor(
+            self.policy.concurrency, thread_name_prefix=f"send-{endpoint.id}"
+        )
+        return _Lane(endpoint, http, threads)
+
+    def replace_endpoints(self, endpoints: Mapping[str, Endpoint]) -> EndpointChanges:
+        """Follow the config: added endpoints get their lane, changed ones are sent to as they
+        are now (requests in flight finish as they began), removed ones stop being sent to;
+        what waits for a removed endpoint stays queued, in case it comes back."""
+        current = self._lanes
+        changes = endpoint_changes(self.endpoints, endpoints)
+        lanes = {
+            eid: replace(current[eid], endpoint=e) if eid in current else self._open(e)
+            for eid, e in endpoints.items()
+        }
+        with self._lock:
+            for eid in changes.added:
+                self._in_flight.setdefault(eid, 0)
+            self._lanes = lanes
+            self._retired += [current[eid] for eid in changes.removed]
+        for eid in changes.removed:
+            current[eid].pool.shutdown(wait=False)  # the requests it holds still finish
+        self._work.set()
+        return changes
 
     def close(self) -> None:
-        for pool in self._pools.values():
-            pool.shutdown(wait=True)
-        for client in self._http.values():
-            client.close()
+        lanes = [*self._lanes.values(), *self._retired]
+        for lane in lanes:
+            lane.pool.shutdown(wait=True)
+        for lane in lanes:
+            lane.http.close()
 
     # -- intake ------------------------------------------------------------------------------
     def take_batch(self, entries: Sequence[Entry], group: str) -> list[tuple[Entry, Exception]]:
@@ -137,10 +173,12 @@ class Notifier:
         self._log_event(envelope, fields)
 
     def _target(self, endpoint_id: str, envelope: dict[str, Any], body: str) -> Target:
-        endpoint = self.endpoints.get(endpoint_id)
-        if endpoint is not None and endpoint.digest_s:
+        lane = self._lanes.get(endpoint_id)
+        if lane is None:  # not configured here (yet): rendered when sent, in its format then
+            return Target(endpoint_id, False, body, unrendered=True)
+        if lane.endpoint.digest_s:
             return Target(endpoint_id, True, body)
-        fmt = endpoint.format if endpoint else "standard"
+        fmt = lane.endpoint.format
         rendered = body if fmt == "standard" else render(fmt, [envelope], self._now())
         return Target(endpoint_id, False, rendered)
 
@@ -165,19 +203,21 @@ class Notifier:
         """Start sending every due delivery that its endpoint has room for; return how many."""
         # Endpoints whose sending slots are all busy (a dead one waiting out timeouts, say) cost
         # nothing here: not even a Redis round trip. The others' states come in one round trip.
-        candidates = [eid for eid in self.endpoints if self._free_slots(eid) > 0]
+        lanes = self._lanes
+        candidates = [eid for eid in lanes if self._free_slots(eid) > 0]
         states = self.store.states(candidates)
-        started = sum(self._dispatch_endpoint(eid, states[eid]) for eid in candidates)
+        started = sum(self._dispatch_endpoint(lanes[eid], states[eid]) for eid in candidates)
         if self.clock() - self._unknown_checked_at >= _UNKNOWN_CHECK_EVERY_S:
             self._unknown_checked_at = self.clock()
-            self._dead_letter_unknown()
+            self._report_unconfigured(set(lanes))
         return started
 
     def _free_slots(self, endpoint_id: str) -> int:
         with self._lock:
             return self.policy.concurrency - self._in_flight[endpoint_id]
 
-    def _dispatch_endpoint(self, endpoint_id: str, state: Mapping[str, str]) -> int:
+    def _dispatch_endpoint(self, lane: _Lane, state: Mapping[str, str]) -> int:
+        endpoint_id = lane.endpoint.id
         if state.get("disabled"):
             return self._dead_letter_all(endpoint_id, f"endpoint disabled: {state['disabled']}")
         circuit = breaker_of(state).circuit(self.clock(), self.policy.breaker)
@@ -188,7 +228,10 @@ class Notifier:
         with self._lock:
             self._in_flight[endpoint_id] += len(claimed)
         for ident, raw in claimed:
-            self._pools[endpoint_id].submit(self._send_guarded, endpoint_id, ident, raw)
+            try:
+                lane.pool.submit(self._send_guarded, lane, ident, raw)
+            except RuntimeError:  # the endpoint was removed this instant: its lease runs out
+                self._done_sending(endpoint_id)
         if not claimed and circuit is Circuit.HALF_OPEN:
             self.store.release_probe(endpoint_id)  # nothing to probe with yet
         return len(claimed)
@@ -213,29 +256,40 @@ class Notifier:
             )
         return 0
 
-    def _dead_letter_unknown(self) -> None:
-        for endpoint_id in self.store.known_endpoints() - set(self.endpoints):
-            self._dead_letter_all(endpoint_id, "endpoint no longer configured")
+    def _report_unconfigured(self, configured: set[str]) -> None:
+        """Deliveries for endpoints not configured here wait for them (never dead-lettered for
+        that): said in the log, as `wirewatch status` shows them."""
+        for endpoint_id in sorted(self.store.known_endpoints() - configured):
+            waiting = self.store.waiting(endpoint_id)
+            if waiting:
+                self.log.warning(
+                    "deliveries_wait_for_endpoint", endpoint=endpoint_id, deliveries=waiting,
+                    hint="add this webhook id to the notifier's config, or remove it from notify",
+                )  # fmt: skip
 
     # -- sending -----------------------------------------------------------------------------
-    def _send_guarded(self, endpoint_id: str, ident: str, raw: str) -> None:
+    def _send_guarded(self, lane: _Lane, ident: str, raw: str) -> None:
         try:
-            self._send(self.endpoints[endpoint_id], ident, raw)
+            self._send(lane, ident, raw)
         except Exception as exc:  # a bug or a Redis blip must not kill the sending thread
-            self.log.exception("delivery_crashed", endpoint=endpoint_id, error=str(exc))
+            self.log.exception("delivery_crashed", endpoint=lane.endpoint.id, error=str(exc))
         finally:
-            with self._lock:
-                self._in_flight[endpoint_id] -= 1
-                self._idle.notify_all()
-            self._work.set()
+            self._done_sending(lane.endpoint.id)
 
-    def _send(self, endpoint: Endpoint, ident: str, raw: str) -> None:
+    def _done_sending(self, endpoint_id: str) -> None:
+        with self._lock:
+            self._in_flight[endpoint_id] -= 1
+            self._idle.notify_all()
+        self._work.set()
+
+    def _send(self, lane: _Lane, ident: str, raw: str) -> None:
+        endpoint = lane.endpoint
         if not raw:
             self.store.settle(endpoint.id, ident)  # the record was settled by another notifier
             return
         record = DeliveryRecord.from_json(raw)
         log = self.log.bind(endpoint=endpoint.id, delivery=ident)
-        outcome = self._post(endpoint, record)
+        outcome = self._post(lane, record)
         record.attempts += 1
         if outcome.delivered:
             self.store.settle_delivered(endpoint.id, ident, self.clock())
@@ -250,15 +304,22 @@ class Notifier:
             record.last_error = outcome.error
             self._retry_or_dead_letter(ident, record, outcome, log)
 
-    def _post(self, endpoint: Endpoint, record: DeliveryRecord) -> Outcome:
-        headers = request_headers(endpoint, record.msg_id, int(self.clock()), record.body)
+    def _post(self, lane: _Lane, record: DeliveryRecord) -> Outcome:
+        endpoint = lane.endpoint
+        body = self._body(endpoint, record)
+        headers = request_headers(endpoint, record.msg_id, int(self.clock()), body)
         try:
-            response = self._http[endpoint.id].post(
-                endpoint.url, content=record.body.encode(), headers=headers
-            )
+            response = lane.http.post(endpoint.url, content=body.encode(), headers=headers)
         except httpx.HTTPError as exc:
             return Outcome(False, f"{type(exc).__name__}: {exc}")
         return classify(response.status_code, response.headers, self._now())
+
+    def _body(self, endpoint: Endpoint, record: DeliveryRecord) -> str:
+        """The body as stored, or for an alert taken before its endpoint was configured (kept
+        as the standard envelope), rendered in the endpoint's format now."""
+        if not record.unrendered or endpoint.format == "standard":
+            return record.body
+        return render(endpoint.format, [json.loads(record.body)], self._now())
 
     def _record_failure(self, endpoint_id: str, outcome: Outcome) -> None:
         now = self.clock()
@@ -286,7 +347,8 @@ class Notifier:
     # -- digests -----------------------------------------------------------------------------
     def flush_digests(self, force: bool = False) -> int:
         """Seal each digest endpoint's buffer into one delivery when its interval has passed."""
-        return sum(self._flush_digest(e, force) for e in self.endpoints.values() if e.digest_s)
+        endpoints = self.endpoints.values()
+        return sum(self._flush_digest(e, force) for e in endpoints if e.digest_s)
 
     def _flush_digest(self, endpoint: Endpoint, force: bool) -> int:
         assert endpoint.digest_s is not None
