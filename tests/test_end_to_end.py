@@ -71,7 +71,15 @@ def test_a_second_run_alerts_nothing_new(
     assert again.returncode == 0, again.stderr
     assert first == 4
     assert len(receiver.received) == first
-    assert client.xlen(Keys(prefix).items_stream) == 3
+    assert run_summary(again.stderr)["items_processed"] == 0, "nothing queued again"
+    keys = Keys(prefix)
+    assert client.xlen(keys.items_stream) == client.xlen(keys.alerts_stream) == 0, "all acked"
+
+
+def run_summary(log: str) -> dict[str, int]:
+    events = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    [summary] = [e for e in events if e["event"] == "run_once_finished"]
+    return summary
 
 
 def test_failed_delivery_is_retried_with_the_same_webhook_id(

@@ -56,7 +56,8 @@ def queue_items(config: Path, redis_url: str) -> int:
 
 
 def alert_ids(client: redis.Redis, keys: Keys) -> list[str]:
-    return [json.loads(f["alert"])["alert_id"] for _, f in client.xrange(keys.alerts_stream)]
+    entries = client.xrange(keys.alerts_stream)
+    return [json.loads(f["body"])["data"]["alert_id"] for _, f in entries]
 
 
 def group_drained(client: redis.Redis, stream: str, group: str) -> bool:

@@ -35,6 +35,7 @@ from worker.polling.setup import build_poller, build_scheduler, host_gate, poll_
 from worker.queue.connection import Client, open_client
 from worker.queue.keys import ALERTS_GROUP, ITEMS_GROUP, Keys
 from worker.queue.streams import StreamConsumer
+from worker.queue.trim import trim_acked
 
 # An article whose site stays busy this long is taken from the feed's own text instead.
 ARTICLE_HOST_WAIT_S = 120.0
@@ -319,6 +320,8 @@ def run_once(rt: Runtime) -> dict[str, int]:
     summary["deliveries_pending"] = int(rt.client.hlen(rt.keys.deliveries))
     summary["deliveries_dead"] = int(rt.client.xlen(rt.keys.deliveries_dead))
     summary["deliveries_dead_now"] = dead_letters_since(rt, started_ms)
+    trimmed = [trim_acked(rt.client, s) for s in (rt.keys.items_stream, rt.keys.alerts_stream)]
+    summary["stream_entries_trimmed"] = sum(trimmed)
     return summary
 
 

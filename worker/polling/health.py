@@ -24,7 +24,7 @@ MARKER_TTL_S = 90 * 86400  # longer than any failure streak anyone waits out
 
 _EMIT_ONCE = """
 if redis.call('SET', KEYS[2], '1', 'NX', 'EX', tonumber(ARGV[1])) then
-  redis.call('XADD', KEYS[1], '*', 'alert', ARGV[2], 'notify', ARGV[3], 'body', ARGV[4])
+  redis.call('XADD', KEYS[1], '*', 'notify', ARGV[2], 'body', ARGV[3])
   return 1
 end
 return 0
@@ -110,10 +110,5 @@ class UnhealthyAlerts:
     def emit(self, data: Mapping[str, Any], now: float) -> bool:
         """Queue the event unless this failure streak already had one; True if queued."""
         keys = [self.keys.alerts_stream, self.keys.alert_marker(str(data["alert_id"]))]
-        args: list[Any] = [
-            MARKER_TTL_S,
-            json.dumps(data, ensure_ascii=False),
-            json.dumps(self.notify),
-            webhook_body(data, now),
-        ]
+        args: list[Any] = [MARKER_TTL_S, json.dumps(self.notify), webhook_body(data, now)]
         return bool(self._emit(keys=keys, args=args))
