@@ -21,6 +21,7 @@ def test_a_stream_and_its_helper_keys_share_one_cluster_slot() -> None:
     items = {
         keys.items_stream,
         keys.seen_entries,
+        keys.feed_seen("https://ex.com/feed"),
         keys.dedupe_url("a"),
         keys.dedupe_text("b"),
         keys.items_dead,

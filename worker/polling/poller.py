@@ -41,21 +41,34 @@ from worker.polling.intervals import (
     publishing_rhythm,
     success_delay,
 )
+from worker.polling.seen import entries_to_keep
 from worker.queue.connection import Client, read_hash, write_hash
 from worker.queue.keys import Keys, short_hash
 from worker.records import FeedItem
 
+# KEYS: the feed's seen set, the index of earlier versions (all feeds), the items stream.
+# ARGV: now, retention cutoff, entries to keep (0: no count limit), feed hash, then per entry:
+# its hash and its JSON ("" to mark it seen only). An entry seen by an earlier version moves
+# from the old index to its feed's set, so an upgrade queues nothing twice.
 _ENQUEUE_NEW = """
 local added = 0
-for i = 3, #ARGV, 2 do
+for i = 5, #ARGV, 2 do
   local known = redis.call('ZSCORE', KEYS[1], ARGV[i])
+  if not known then
+    local legacy = ARGV[4] .. ':' .. ARGV[i]
+    known = redis.call('ZSCORE', KEYS[2], legacy)
+    if known then redis.call('ZREM', KEYS[2], legacy) end
+  end
   redis.call('ZADD', KEYS[1], ARGV[1], ARGV[i])
   if not known and ARGV[i + 1] ~= '' then
-    redis.call('XADD', KEYS[2], '*', 'item', ARGV[i + 1])
+    redis.call('XADD', KEYS[3], '*', 'item', ARGV[i + 1])
     added = added + 1
   end
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
+local keep = tonumber(ARGV[3])
+if keep > 0 then redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -(keep + 1)) end
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[2])
 return added
 """
 
@@ -111,7 +124,8 @@ class PollOutcome:
 
 
 def seen_member(item: FeedItem) -> str:
-    return f"{short_hash(item.feed_url)}:{short_hash(item.entry_id)}"
+    """The entry's member in its feed's seen set (Keys.feed_seen)."""
+    return short_hash(item.entry_id)
 
 
 def feed_name(feed: FeedLike) -> str:
@@ -238,8 +252,9 @@ class FeedPoller:
                                  known=known)  # fmt: skip
         name = feed_name(feed)
         items = [to_feed_item(e, feed.url, name, list(feed.tags)) for e in delta.feed.entries]
-        feed_part = short_hash(feed.url)
-        added = self.enqueue(items, also_seen=[f"{feed_part}:{k.identity}" for k in delta.kept])
+        kept = [k.identity for k in delta.kept]
+        keep = entries_to_keep(len(items) + len(kept))  # the whole body was seen: bound it
+        added = self.enqueue(feed.url, items, also_seen=kept, keep=keep)
         updates = {**validators(result), "body_hash": body_hash, **parsed_facts(delta)}
         if self.on_parsed is not None:
             self.on_parsed(feed, result.url, result.headers, delta.feed)
@@ -249,9 +264,17 @@ class FeedPoller:
             updates["last_new_item"] = str(self.clock())
         return _Success(result.headers, updates, added)
 
-    def enqueue(self, items: Sequence[FeedItem], also_seen: Sequence[str] = ()) -> int:
-        """Queue the items whose identity was never seen; atomic with marking them seen, and
-        marking seen again the members `also_seen` (items of the body not parsed again).
+    def enqueue(
+        self,
+        feed_url: str,
+        items: Sequence[FeedItem],
+        also_seen: Sequence[str] = (),
+        keep: int = 0,
+    ) -> int:
+        """Queue the items (all of `feed_url`) whose identity was never seen; atomic with
+        marking them seen, and marking seen again the members `also_seen` (items of the body
+        not parsed again). With `keep`, the feed's seen set is cut to its `keep` most recently
+        seen entries (seen.py); a partial body (a WebSub push) passes 0.
 
         Many entries (a feed's first poll, or one parsed whole) mostly repeat entries already
         seen, so they are looked up first and only the unknown ones are serialised (JSON is
@@ -264,13 +287,14 @@ class FeedPoller:
         members = [seen_member(item) for item in items]
         scores: Any = [None] * len(items)
         if len(items) > _SERIALISE_WITHOUT_LOOKUP:
-            scores = self.client.zmscore(self.keys.seen_entries, members)
-        args: list[Any] = [now, now - self.policy.seen_retention_s]
+            scores = self.client.zmscore(self.keys.feed_seen(feed_url), members)
+        args: list[Any] = [now, now - self.policy.seen_retention_s, keep, short_hash(feed_url)]
         for item, member, score in zip(items, members, scores, strict=True):
             args += [member, "" if score is not None else item.to_json()]
         for member in also_seen:
             args += [member, ""]
-        return int(self._enqueue(keys=[self.keys.seen_entries, self.keys.items_stream], args=args))
+        keys = [self.keys.feed_seen(feed_url), self.keys.seen_entries, self.keys.items_stream]
+        return int(self._enqueue(keys=keys, args=args))
 
     def _record_success(
         self, feed: FeedLike, state: Mapping[str, str], success: _Success, finish: Finish

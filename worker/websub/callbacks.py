@@ -188,7 +188,7 @@ class Callbacks:
             return
         name = feed_name(feed)
         items = [to_feed_item(e, feed.url, name, list(feed.tags)) for e in parsed.entries]
-        added = self.poller.enqueue(items)
+        added = self.poller.enqueue(feed.url, items)
         now = self.clock()
         if added:
             write_hash(
