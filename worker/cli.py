@@ -100,7 +100,7 @@ def stop_event_on_signals() -> threading.Event:
 
 def reload_on_sighup(event: threading.Event) -> None:
     """SIGHUP asks a running role to reload its config files (watchlists in a worker, feeds in a
-    scheduler)."""
+    scheduler, webhooks in a notifier)."""
 
     def handler(signum: int, _frame: object) -> None:
         event.set()
