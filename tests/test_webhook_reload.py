@@ -192,3 +192,20 @@ def test_a_running_notifier_delivers_to_a_webhook_added_to_its_config(
     assert delivered, log[-3000:]
     assert "webhooks_reloaded" in log
     assert client.xlen(keys.deliveries_dead) == 0
+
+
+def test_status_shows_an_endpoint_not_configured_with_what_waits_for_it(
+    client: redis.Redis, keys: Keys, consumer: StreamConsumer, clock: Clock
+) -> None:
+    from worker.ops.status import collect
+
+    notifier = Notifier(client, keys, {}, POLICY, get_logger(), clock)
+    try:
+        alert(client, keys, "al_1", ["late"])
+        deliver(notifier, consumer)
+    finally:
+        notifier.close()
+
+    report = collect(client, keys, ["hook"], POLICY.breaker)
+    shown = {e["endpoint"]: (e["configured"], e["queued"]) for e in report["endpoints"]}
+    assert shown == {"hook": (True, 0), "late": (False, 1)}
