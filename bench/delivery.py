@@ -120,7 +120,7 @@ def alert_fields(index: int, notify: list[str]) -> dict[str, str]:
     matches = [{"field": "title", "text": "NATO", "snippet": f"NATO story {index}"}]
     data = alert_data(article, ("nato", "NATO"), (f"st_{index:08x}", 1), matches)
     body = webhook_body(data, __import__("datetime").datetime.now(__import__("datetime").UTC))
-    return {"alert": json.dumps(data), "notify": json.dumps(notify), "body": body}
+    return {"notify": json.dumps(notify), "body": body}
 
 
 def run_scenario(
@@ -178,7 +178,7 @@ def inject(
         fields = alert_fields(index, notify)
         if rate:
             time.sleep(max(0.0, start + index / rate - time.time()))
-        created[json.loads(fields["alert"])["alert_id"]] = time.time()
+        created[json.loads(fields["body"])["data"]["alert_id"]] = time.time()
         client.xadd(keys.alerts_stream, fields)  # type: ignore[arg-type]
     return created
 

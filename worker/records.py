@@ -24,7 +24,8 @@ class FeedItem:
     content: str = ""
     author: str = ""
     published_at: str = ""  # ISO-8601 or ""
-    tags: list[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)  # the feed's configured tags, then the entry's
+    feed_tags: list[str] = field(default_factory=list)  # the feed's configured tags alone
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))
@@ -45,11 +46,13 @@ class Article:
     text: str
     author: str = ""
     published_at: str = ""
+    published_at_source: str = ""  # "feed", "page" or "guess" (worker/extraction/published.py)
     language: str = ""
     site: str = ""  # the article's host name, for `site:` queries
     feed_url: str = ""
     feed_name: str = ""
-    feed_tags: list[str] = field(default_factory=list)
+    feed_tags: list[str] = field(default_factory=list)  # configured and entry tags (`feed:`)
+    configured_tags: list[str] = field(default_factory=list)  # the feed's, from the config
     source: str = "page"  # "page" when extracted from the fetched page, "feed" when it fell back
     fallback_reason: str = ""  # why it fell back to the feed's own text, when it did
 
@@ -60,7 +63,8 @@ class Article:
             "canonical_url": self.canonical_url,
             "title": self.title,
             "published_at": self.published_at or None,
+            "published_at_source": self.published_at_source or None,
             "author": self.author or None,
             "language": self.language or None,
-            "feed": {"url": self.feed_url, "name": self.feed_name},
+            "feed": {"url": self.feed_url, "name": self.feed_name, "tags": self.configured_tags},
         }

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import redis
+import yaml
 from standardwebhooks.webhooks import Webhook
 
 from tests.support.cli import run_cli, start_cli, write_config
@@ -27,6 +28,9 @@ def test_run_once_alerts_each_watchlist_once_with_signed_webhooks(
     site = mount_seed_site(server)
     receiver = Receiver()
     config = write_config(tmp_path, prefix, [site["feed"]], server.route("/hook", receiver))
+    settings = yaml.safe_load(config.read_text())
+    settings["feeds"][0]["tags"] = ["world", "uk"]
+    config.write_text(yaml.safe_dump(settings))
 
     result = run_cli("run", "--once", "--config", str(config), redis_url=redis_url)
 
@@ -45,7 +49,7 @@ def test_run_once_alerts_each_watchlist_once_with_signed_webhooks(
     assert article["url"].endswith("/news/putin-xi?utm_source=rss")
     assert article["canonical_url"].endswith("/news/putin-xi")
     assert "NATO" in article["title"]
-    assert article["feed"] == {"url": site["feed"], "name": "feed0"}
+    assert article["feed"] == {"url": site["feed"], "name": "feed0", "tags": ["world", "uk"]}
     assert nato["data"]["story"]["articles"] == 1
     assert any(m["text"] == "NATO" for m in nato["data"]["matches"])
     assert all(m["snippet"] for m in nato["data"]["matches"])
@@ -67,7 +71,15 @@ def test_a_second_run_alerts_nothing_new(
     assert again.returncode == 0, again.stderr
     assert first == 4
     assert len(receiver.received) == first
-    assert client.xlen(Keys(prefix).items_stream) == 3
+    assert run_summary(again.stderr)["items_processed"] == 0, "nothing queued again"
+    keys = Keys(prefix)
+    assert client.xlen(keys.items_stream) == client.xlen(keys.alerts_stream) == 0, "all acked"
+
+
+def run_summary(log: str) -> dict[str, int]:
+    events = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    [summary] = [e for e in events if e["event"] == "run_once_finished"]
+    return summary
 
 
 def test_failed_delivery_is_retried_with_the_same_webhook_id(
@@ -104,11 +116,30 @@ def test_a_dead_endpoint_dead_letters_after_the_schedule_and_loses_nothing(
 
     result = run_cli("run", "--once", "--config", str(config), redis_url=redis_url)
 
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 3, "dead letters in this run: a cron job can tell"
     assert len(receiver.received) == 4 * 3, "first try plus two retries for each alert"
     dead = client.xrange(Keys(prefix).deliveries_dead)
     assert len(dead) == 4
     assert {d[1]["reason"] for d in dead} == {"HTTP 500"}
+    again = run_cli("run", "--once", "--config", str(config), redis_url=redis_url)
+    assert again.returncode == 0, "the dead letters of an earlier run do not count again"
+
+
+def test_run_once_exits_3_while_deliveries_wait_for_a_later_retry(
+    tmp_path: Path, server: LocalServer, redis_url: str, prefix: str, client: redis.Redis
+) -> None:
+    site = mount_seed_site(server)
+    receiver = Receiver(then=500)
+    delivery = {"retry_schedule": ["1h"], "timeout": "5s", "jitter": 0.0}
+    config = write_config(
+        tmp_path, prefix, [site["feed"]], server.route("/hook", receiver), delivery=delivery
+    )
+
+    result = run_cli("run", "--once", "--config", str(config), redis_url=redis_url)
+
+    assert result.returncode == 3, result.stderr[-2000:]
+    assert client.hlen(Keys(prefix).deliveries) == 4, "each alert waits for its retry in an hour"
+    assert client.xlen(Keys(prefix).deliveries_dead) == 0
 
 
 def test_alerts_are_logged_without_any_webhook(

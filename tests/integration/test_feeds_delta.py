@@ -251,8 +251,7 @@ def test_poll_of_a_changed_feed_queues_only_new_and_keeps_facts(
     state: dict[str, str] = client.hgetall(keys.feed_state(url))  # type: ignore[assignment]
     assert len(decode_known(state["known_entries"])) == 4
     for entry in ("a", "b", "c", "d"):  # skipped items are marked seen again, now
-        member = f"{short_hash(url)}:{short_hash('urn:g:' + entry)}"
-        assert client.zscore(keys.seen_entries, member) == now[0]
+        assert client.zscore(keys.feed_seen(url), short_hash("urn:g:" + entry)) == now[0]
 
     fresh_keys = Keys(keys.prefix + "-fresh")
     try:

@@ -122,8 +122,8 @@ def test_unchanged_poll_keeps_the_learned_rhythm(
     [
         (429, "7200", 7200.0),
         (503, "Sun, 01 Jan 2090 00:00:00 GMT", 6 * HOUR),  # far date: capped, not obeyed
-        (500, "7200", 1800.0),  # only 429 and 503 carry a load hint
-        (429, None, 1800.0),
+        (500, "7200", 900.0),  # only 429 and 503 carry a load hint; a first error: the interval
+        (429, None, 900.0),
     ],
 )
 def test_retry_after_on_429_and_503(
@@ -176,10 +176,11 @@ def test_feed_unhealthy_event_once_per_failure_streak(
     entries = stream(client, keys.alerts_stream)
     assert len(entries) == 1
     fields = entries[0]
-    alert = json.loads(fields["alert"])
     body = json.loads(fields["body"])
+    alert = body["data"]
+    assert set(fields) == {"notify", "body"}, "the alert's JSON once, inside the body"
     assert json.loads(fields["notify"]) == ["hook"]
-    assert body["type"] == "feed.unhealthy" and body["data"] == alert
+    assert body["type"] == "feed.unhealthy"
     assert alert["feed"] == {"url": url, "name": "Flaky"}
     assert alert["consecutive_errors"] == 3 and "500" in alert["last_error"]
     assert alert["failing_for_s"] == 4800
@@ -190,7 +191,7 @@ def test_feed_unhealthy_event_once_per_failure_streak(
     for _ in range(3):  # a new streak is a new event with a new id
         clock.now += 2400
         poller.poll(feed)
-    ids = [json.loads(e["alert"])["alert_id"] for e in stream(client, keys.alerts_stream)]
+    ids = [json.loads(e["body"])["data"]["alert_id"] for e in stream(client, keys.alerts_stream)]
     assert len(ids) == 2 and ids[0] != ids[1]
 
 

@@ -21,6 +21,7 @@ def test_a_stream_and_its_helper_keys_share_one_cluster_slot() -> None:
     items = {
         keys.items_stream,
         keys.seen_entries,
+        keys.feed_seen("https://ex.com/feed"),
         keys.dedupe_url("a"),
         keys.dedupe_text("b"),
         keys.items_dead,
@@ -148,12 +149,13 @@ def test_exact_dedupe_recognises_the_same_item_and_refuses_another(
 
 def test_emitting_the_same_alert_twice_adds_it_once(client: redis.Redis, keys: Keys) -> None:
     emitter = AlertEmitter(client, keys, 60)
-    alert = PendingAlert("nato", {"alert_id": "al_1"}, ["hook"], "{}")
-    other = PendingAlert("taiwan", {"alert_id": "al_2"}, [], "{}")
+    alert = PendingAlert("nato", {"alert_id": "al_1"}, ["hook"], '{"data":{"alert_id":"al_1"}}')
+    other = PendingAlert("taiwan", {"alert_id": "al_2"}, [], '{"data":{"alert_id":"al_2"}}')
     assert emitter.emit("st_1", 1, [alert]) == 1
     assert emitter.emit("st_1", 2, [alert, other]) == 1
     entries = client.xrange(keys.alerts_stream)
-    assert [json.loads(f["alert"])["alert_id"] for _, f in entries] == ["al_1", "al_2"]
+    assert [json.loads(f["body"])["data"]["alert_id"] for _, f in entries] == ["al_1", "al_2"]
+    assert all(set(f) == {"notify", "body"} for _, f in entries), "the alert's JSON stored once"
     assert json.loads(entries[0][1]["notify"]) == ["hook"]
     assert emitter.announced("st_1") == {"nato": 1, "taiwan": 2}
 

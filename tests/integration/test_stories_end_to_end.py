@@ -179,4 +179,7 @@ def test_an_edited_item_is_neither_a_new_story_nor_a_new_alert(
     assert again.returncode == 0, again.stderr
     assert alerts_before == 3
     assert len(receiver.received) == alerts_before
-    assert client.xlen(Keys(prefix).items_stream) == 1, "the edited entry was not queued again"
+    events = [json.loads(line) for line in again.stderr.splitlines() if line.startswith("{")]
+    [summary] = [e for e in events if e["event"] == "run_once_finished"]
+    assert summary["items_processed"] == 0, "the edited entry was not queued again"
+    assert client.xlen(Keys(prefix).items_stream) == 0, "what every group acked is trimmed"

@@ -48,11 +48,27 @@ def test_payload_has_the_documented_shape() -> None:
         "canonical_url": "https://ex.com/a",
         "title": "T",
         "published_at": None,
+        "published_at_source": None,
         "author": None,
         "language": None,
-        "feed": {"url": "https://ex.com/feed", "name": "Ex"},
+        "feed": {"url": "https://ex.com/feed", "name": "Ex", "tags": []},
     }
     assert body["data"]["story"] == {"id": "st_1", "articles": 1}
+
+
+def test_the_feeds_configured_tags_reach_the_payload_as_article_feed_tags() -> None:
+    from worker.feeds.parse import ParsedEntry, to_feed_item
+    from worker.pipeline.article import from_feed
+    from worker.records import FeedItem
+
+    entry = ParsedEntry("guid-1", "https://ex.com/a", "T", tags=("Politics",))
+    queued = to_feed_item(entry, "https://ex.com/feed", "Ex", ["world", "uk"]).to_json()
+    article = from_feed(FeedItem.from_json(queued), "no article link")  # as a worker reads it
+
+    data = alert_data(article, ("nato", "NATO"), ("st_1", 1), [])
+
+    assert data["article"]["feed"]["tags"] == ["world", "uk"], "the entry's own category not"
+    assert article.feed_tags == ["world", "uk", "Politics"], "`feed:` queries still see all"
 
 
 def test_signature_verifies_with_the_standard_webhooks_library() -> None:

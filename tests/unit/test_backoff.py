@@ -19,13 +19,15 @@ from worker.polling.intervals import MIN_DELAY_S, next_poll_delay
         (300, 0, 3600, 0.1, 0.5, 300),  # rand 0.5 is the middle of the spread
         (300, 0, 3600, 0.1, 0.0, 270),
         (300, 0, 3600, 0.1, 0.75, 315),
-        (300, 1, 3600, 0.0, 0.5, 600),
-        (300, 2, 3600, 0.0, 0.5, 1200),
-        (300, 3, 3600, 0.0, 0.5, 2400),
-        (300, 4, 3600, 0.0, 0.5, 3600),  # capped
+        (300, 1, 3600, 0.0, 0.5, 300),  # one transient error costs no more than an interval
+        (300, 1, 3600, 0.1, 0.75, 315),  # (jittered as every poll is)
+        (300, 2, 3600, 0.0, 0.5, 600),
+        (300, 3, 3600, 0.0, 0.5, 1200),
+        (300, 4, 3600, 0.0, 0.5, 2400),
+        (300, 5, 3600, 0.0, 0.5, 3600),  # capped
         (300, 50, 3600, 0.0, 0.5, 3600),  # never gives up, never disables
         (300, 10_000, 3600, 0.0, 0.5, 3600),  # no overflow
-        (300, 4, 3600, 0.2, 0.0, 2880),  # jitter applies to the capped delay too
+        (300, 5, 3600, 0.2, 0.0, 2880),  # jitter applies to the capped delay too
         (7200, 3, 3600, 0.0, 0.5, 7200),  # the cap never shortens the normal interval
         (0.1, 0, 3600, 0.0, 0.5, MIN_DELAY_S),  # floor
         (300, -1, 3600, 0.0, 0.5, 300),  # nonsense error counts read as none
@@ -55,7 +57,7 @@ def test_delay_is_always_within_bounds(
     assert max(MIN_DELAY_S, floor) - 1e-9 <= delay <= max(ceiling, MIN_DELAY_S) + 1e-9
 
 
-@given(intervals, st.integers(min_value=0, max_value=30), jitters, rands)
+@given(intervals, st.integers(min_value=1, max_value=30), jitters, rands)
 def test_delay_grows_with_errors_until_the_cap(
     interval: float, n: int, jitter: float, rand: float
 ) -> None:

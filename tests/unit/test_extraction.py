@@ -93,6 +93,7 @@ def test_metadata_of_a_handmade_page() -> None:
         language="",
         canonical_url="https://www.example.de/politik/a-1",
         site="example.de",
+        published_time="2024-03-05T07:00:00Z",
     )
     assert "Wärmepumpen" in result.text and "Impressum" not in result.text
     with pytest.raises(dataclasses.FrozenInstanceError):

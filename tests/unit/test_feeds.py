@@ -66,6 +66,7 @@ def test_to_feed_item_merges_tags_feed_first_without_duplicates() -> None:
         link="https://news.example/a",
         title="T",
         tags=["y", "world", "x"],
+        feed_tags=["y", "world"],
     )
     assert FeedItem.from_json(item.to_json()) == item
 

@@ -151,11 +151,12 @@ def test_jitter_spreads_but_never_before_a_hint() -> None:
 @pytest.mark.parametrize(
     ("errors", "retry_after", "expected"),
     [
-        (1, None, 1800.0),
-        (3, None, 7200.0),
+        (1, None, 900.0),  # a first error waits the normal interval, no more
+        (2, None, 1800.0),
+        (4, None, 7200.0),
         (20, None, 6 * HOUR),  # capped, never disabled
         (1, 7200.0, 7200.0),  # Retry-After longer than the backoff wins
-        (1, 60.0, 1800.0),  # shorter Retry-After: backoff still applies
+        (2, 60.0, 1800.0),  # shorter Retry-After: backoff still applies
         (1, 30 * 86400.0, 6 * HOUR),  # an absurd Retry-After stops at the backoff cap
     ],
 )

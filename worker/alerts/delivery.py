@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,18 +24,20 @@ import httpx
 
 from worker.alerts.apprise_channel import AppriseChannel, is_apprise_url
 from worker.alerts.breaker import BreakerPolicy, Circuit
+from worker.alerts.endpoints import EndpointChanges, endpoint_changes
 from worker.alerts.formats import render
 from worker.alerts.retry import Outcome, classify, retry_delay
 from worker.alerts.schedule import DailyTime, daily_due
 from worker.alerts.signing import signed_headers
 from worker.alerts.store import DeliveryRecord, DeliveryStore, Target, breaker_of
+from worker.fetching.keepalive import GuardedTransport
 from worker.queue.connection import Client
 from worker.queue.keys import Keys, short_hash
 from worker.queue.streams import Entry
 
 USER_AGENT = "wirewatch-webhooks/0.1"
 _DIGEST_MAX = 500
-# Deliveries for endpoints removed from the config are dead-lettered; looking is not urgent.
+# Deliveries for endpoints not (or no longer) configured wait for them; saying so is not urgent.
 _UNKNOWN_CHECK_EVERY_S = 30.0
 
 
@@ -47,6 +49,17 @@ class Endpoint:
     format: str = "standard"
     digest_s: float | None = None
     digest_daily: DailyTime | None = None  # a daily digest: sent at this time (digest_s is 1d)
+
+
+@dataclass(frozen=True)
+class _Lane:
+    """One endpoint's sending resources: its own connection pool and sending threads, so a dead
+    endpoint's hung connections and busy threads never hold up a live one's."""
+
+    endpoint: Endpoint
+    http: httpx.Client
+    pool: ThreadPoolExecutor
+    channel: AppriseChannel | None = None  # for an Apprise URL (mailto://, ntfy://, ...)
 
 
 @dataclass(frozen=True)
@@ -72,6 +85,12 @@ def request_headers(endpoint: Endpoint, msg_id: str, timestamp: int, body: str) 
     return headers
 
 
+def _pool_of(lanes: Mapping[str, _Lane], lane: _Lane) -> ThreadPoolExecutor | None:
+    """The pool the new table has for `lane`'s endpoint (the same one when changed in place)."""
+    kept = lanes.get(lane.endpoint.id)
+    return kept.pool if kept is not None else None
+
+
 class Notifier:
     def __init__(
         self,
@@ -83,38 +102,73 @@ class Notifier:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = DeliveryStore(client, keys)
-        self.endpoints = endpoints
         self.policy = policy
         self.log = log
         self.clock = clock
-        # A client (connection pool) per endpoint: a dead endpoint's hung connections never
-        # share a pool, or its lock, with a live one's.
-        self._http = {
-            eid: httpx.Client(timeout=policy.timeout_s, follow_redirects=False) for eid in endpoints
-        }
-        # Endpoints with an Apprise URL (mailto://, ntfy://, ...) send through apprise instead.
-        self._channels = {
-            eid: AppriseChannel(e.url, policy.timeout_s, policy.concurrency)
-            for eid, e in endpoints.items()
-            if is_apprise_url(e.url)
-        }
-        self._pools = {
-            eid: ThreadPoolExecutor(policy.concurrency, thread_name_prefix=f"send-{eid}")
-            for eid in endpoints
-        }
-        self._in_flight = dict.fromkeys(endpoints, 0)
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
         self._work = threading.Event()  # set when an alert arrives or a sending slot frees up
         self._unknown_checked_at = float("-inf")
+        # Replaced whole (never changed in place) when the config's webhooks change: a reader
+        # takes the dict once and sees one consistent table.
+        self._lanes: dict[str, _Lane] = {eid: self._open(e) for eid, e in endpoints.items()}
+        self._in_flight = dict.fromkeys(endpoints, 0)
+        self._retired: list[_Lane] = []  # removed endpoints' lanes, closed with the notifier
+
+    @property
+    def endpoints(self) -> dict[str, Endpoint]:
+        return {eid: lane.endpoint for eid, lane in self._lanes.items()}
+
+    def _open(self, endpoint: Endpoint) -> _Lane:
+        http = httpx.Client(
+            timeout=self.policy.timeout_s, follow_redirects=False, transport=GuardedTransport()
+        )
+        threads = ThreadPoolExecutor(
+            self.policy.concurrency, thread_name_prefix=f"send-{endpoint.id}"
+        )
+        channel = None
+        if is_apprise_url(endpoint.url):
+            channel = AppriseChannel(endpoint.url, self.policy.timeout_s, self.policy.concurrency)
+        return _Lane(endpoint, http, threads, channel)
+
+    def _reopen(self, lane: _Lane, endpoint: Endpoint) -> _Lane:
+        """The lane for a changed endpoint: a new URL gets its own channel (an Apprise channel
+        is built for one URL); anything else changes in place, for the next send."""
+        if lane.channel is not None and lane.endpoint.url != endpoint.url:
+            return self._open(endpoint)
+        return replace(lane, endpoint=endpoint)
+
+    def replace_endpoints(self, endpoints: Mapping[str, Endpoint]) -> EndpointChanges:
+        """Follow the config: added endpoints get their lane, changed ones are sent to as they
+        are now (requests in flight finish as they began), removed ones stop being sent to;
+        what waits for a removed endpoint stays queued, in case it comes back."""
+        current = self._lanes
+        changes = endpoint_changes(self.endpoints, endpoints)
+        lanes = {
+            eid: self._reopen(current[eid], e) if eid in current else self._open(e)
+            for eid, e in endpoints.items()
+        }
+        # Lanes given up: a removed endpoint's, and an Apprise endpoint's whose URL changed.
+        given_up = [lane for eid, lane in current.items() if lanes.get(eid) is not lane]
+        given_up = [lane for lane in given_up if lane.pool is not _pool_of(lanes, lane)]
+        with self._lock:
+            for eid in changes.added:
+                self._in_flight.setdefault(eid, 0)
+            self._lanes = lanes
+            self._retired += given_up
+        for lane in given_up:
+            lane.pool.shutdown(wait=False)  # the requests it holds still finish
+        self._work.set()
+        return changes
 
     def close(self) -> None:
-        for pool in self._pools.values():
-            pool.shutdown(wait=True)
-        for client in self._http.values():
-            client.close()
-        for channel in self._channels.values():
-            channel.close()
+        lanes = [*self._lanes.values(), *self._retired]
+        for lane in lanes:
+            lane.pool.shutdown(wait=True)
+        for lane in lanes:
+            lane.http.close()
+            if lane.channel is not None:
+                lane.channel.close()
 
     # -- intake ------------------------------------------------------------------------------
     def take_batch(self, entries: Sequence[Entry], group: str) -> list[tuple[Entry, Exception]]:
@@ -146,13 +200,14 @@ class Notifier:
         self._log_event(envelope, fields)
 
     def _target(self, endpoint_id: str, envelope: dict[str, Any], body: str) -> Target:
-        endpoint = self.endpoints.get(endpoint_id)
-        if endpoint is not None and endpoint.digest_s:
+        lane = self._lanes.get(endpoint_id)
+        if lane is None:  # not configured here (yet): rendered when sent, in its format then
+            return Target(endpoint_id, False, body, unrendered=True)
+        if lane.endpoint.digest_s:
             return Target(endpoint_id, True, body)
-        channel = self._channels.get(endpoint_id)
-        if channel is not None:
-            return Target(endpoint_id, False, channel.render([envelope], digest=False))
-        fmt = endpoint.format if endpoint else "standard"
+        if lane.channel is not None:
+            return Target(endpoint_id, False, lane.channel.render([envelope], digest=False))
+        fmt = lane.endpoint.format
         rendered = body if fmt == "standard" else render(fmt, [envelope], self._now())
         return Target(endpoint_id, False, rendered)
 
@@ -177,19 +232,21 @@ class Notifier:
         """Start sending every due delivery that its endpoint has room for; return how many."""
         # Endpoints whose sending slots are all busy (a dead one waiting out timeouts, say) cost
         # nothing here: not even a Redis round trip. The others' states come in one round trip.
-        candidates = [eid for eid in self.endpoints if self._free_slots(eid) > 0]
+        lanes = self._lanes
+        candidates = [eid for eid in lanes if self._free_slots(eid) > 0]
         states = self.store.states(candidates)
-        started = sum(self._dispatch_endpoint(eid, states[eid]) for eid in candidates)
+        started = sum(self._dispatch_endpoint(lanes[eid], states[eid]) for eid in candidates)
         if self.clock() - self._unknown_checked_at >= _UNKNOWN_CHECK_EVERY_S:
             self._unknown_checked_at = self.clock()
-            self._dead_letter_unknown()
+            self._report_unconfigured(set(lanes))
         return started
 
     def _free_slots(self, endpoint_id: str) -> int:
         with self._lock:
             return self.policy.concurrency - self._in_flight[endpoint_id]
 
-    def _dispatch_endpoint(self, endpoint_id: str, state: Mapping[str, str]) -> int:
+    def _dispatch_endpoint(self, lane: _Lane, state: Mapping[str, str]) -> int:
+        endpoint_id = lane.endpoint.id
         if state.get("disabled"):
             return self._dead_letter_all(endpoint_id, f"endpoint disabled: {state['disabled']}")
         circuit = breaker_of(state).circuit(self.clock(), self.policy.breaker)
@@ -200,7 +257,10 @@ class Notifier:
         with self._lock:
             self._in_flight[endpoint_id] += len(claimed)
         for ident, raw in claimed:
-            self._pools[endpoint_id].submit(self._send_guarded, endpoint_id, ident, raw)
+            try:
+                lane.pool.submit(self._send_guarded, lane, ident, raw)
+            except RuntimeError:  # the endpoint was removed this instant: its lease runs out
+                self._done_sending(endpoint_id)
         if not claimed and circuit is Circuit.HALF_OPEN:
             self.store.release_probe(endpoint_id)  # nothing to probe with yet
         return len(claimed)
@@ -225,29 +285,40 @@ class Notifier:
             )
         return 0
 
-    def _dead_letter_unknown(self) -> None:
-        for endpoint_id in self.store.known_endpoints() - set(self.endpoints):
-            self._dead_letter_all(endpoint_id, "endpoint no longer configured")
+    def _report_unconfigured(self, configured: set[str]) -> None:
+        """Deliveries for endpoints not configured here wait for them (never dead-lettered for
+        that): said in the log, as `wirewatch status` shows them."""
+        for endpoint_id in sorted(self.store.known_endpoints() - configured):
+            waiting = self.store.waiting(endpoint_id)
+            if waiting:
+                self.log.warning(
+                    "deliveries_wait_for_endpoint", endpoint=endpoint_id, deliveries=waiting,
+                    hint="add this webhook id to the notifier's config, or remove it from notify",
+                )  # fmt: skip
 
     # -- sending -----------------------------------------------------------------------------
-    def _send_guarded(self, endpoint_id: str, ident: str, raw: str) -> None:
+    def _send_guarded(self, lane: _Lane, ident: str, raw: str) -> None:
         try:
-            self._send(self.endpoints[endpoint_id], ident, raw)
+            self._send(lane, ident, raw)
         except Exception as exc:  # a bug or a Redis blip must not kill the sending thread
-            self.log.exception("delivery_crashed", endpoint=endpoint_id, error=str(exc))
+            self.log.exception("delivery_crashed", endpoint=lane.endpoint.id, error=str(exc))
         finally:
-            with self._lock:
-                self._in_flight[endpoint_id] -= 1
-                self._idle.notify_all()
-            self._work.set()
+            self._done_sending(lane.endpoint.id)
 
-    def _send(self, endpoint: Endpoint, ident: str, raw: str) -> None:
+    def _done_sending(self, endpoint_id: str) -> None:
+        with self._lock:
+            self._in_flight[endpoint_id] -= 1
+            self._idle.notify_all()
+        self._work.set()
+
+    def _send(self, lane: _Lane, ident: str, raw: str) -> None:
+        endpoint = lane.endpoint
         if not raw:
             self.store.settle(endpoint.id, ident)  # the record was settled by another notifier
             return
         record = DeliveryRecord.from_json(raw)
         log = self.log.bind(endpoint=endpoint.id, delivery=ident)
-        outcome = self._post(endpoint, record)
+        outcome = self._post(lane, record)
         record.attempts += 1
         if outcome.delivered:
             self.store.settle_delivered(endpoint.id, ident, self.clock())
@@ -262,18 +333,28 @@ class Notifier:
             record.last_error = outcome.error
             self._retry_or_dead_letter(ident, record, outcome, log)
 
-    def _post(self, endpoint: Endpoint, record: DeliveryRecord) -> Outcome:
-        channel = self._channels.get(endpoint.id)
-        if channel is not None:
-            return channel.send(record.body)  # blocks this endpoint's slot only, up to its deadline
-        headers = request_headers(endpoint, record.msg_id, int(self.clock()), record.body)
+    def _post(self, lane: _Lane, record: DeliveryRecord) -> Outcome:
+        endpoint = lane.endpoint
+        body = self._body(lane, record)
+        if lane.channel is not None:
+            return lane.channel.send(body)  # blocks this endpoint's slot only, up to its deadline
+        headers = request_headers(endpoint, record.msg_id, int(self.clock()), body)
         try:
-            response = self._http[endpoint.id].post(
-                endpoint.url, content=record.body.encode(), headers=headers
-            )
+            response = lane.http.post(endpoint.url, content=body.encode(), headers=headers)
         except httpx.HTTPError as exc:
             return Outcome(False, f"{type(exc).__name__}: {exc}")
         return classify(response.status_code, response.headers, self._now())
+
+    def _body(self, lane: _Lane, record: DeliveryRecord) -> str:
+        """The body as stored, or for an alert taken before its endpoint was configured (kept
+        as the standard envelope), rendered in the endpoint's format (or channel) now."""
+        if not record.unrendered:
+            return record.body
+        if lane.channel is not None:
+            return lane.channel.render([json.loads(record.body)], digest=False)
+        if lane.endpoint.format == "standard":
+            return record.body
+        return render(lane.endpoint.format, [json.loads(record.body)], self._now())
 
     def _record_failure(self, endpoint_id: str, outcome: Outcome) -> None:
         now = self.clock()
@@ -301,7 +382,8 @@ class Notifier:
     # -- digests -----------------------------------------------------------------------------
     def flush_digests(self, force: bool = False) -> int:
         """Seal each digest endpoint's buffer into one delivery when its interval has passed."""
-        return sum(self._flush_digest(e, force) for e in self.endpoints.values() if e.digest_s)
+        endpoints = self.endpoints.values()
+        return sum(self._flush_digest(e, force) for e in endpoints if e.digest_s)
 
     def _flush_digest(self, endpoint: Endpoint, force: bool) -> int:
         assert endpoint.digest_s is not None
@@ -318,9 +400,9 @@ class Notifier:
         msg_id = "dg_" + short_hash(
             endpoint.id + "".join(e["data"].get("alert_id", "") for e in envelopes)
         )
-        channel = self._channels.get(endpoint.id)
-        if channel is not None:
-            body = channel.render(envelopes, digest=True)
+        lane = self._lanes.get(endpoint.id)
+        if lane is not None and lane.channel is not None:
+            body = lane.channel.render(envelopes, digest=True)
         else:
             body = render(endpoint.format, envelopes, self._now())
         record = DeliveryRecord(

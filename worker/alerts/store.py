@@ -71,6 +71,7 @@ class Target:
     endpoint_id: str
     digest: bool
     body: str  # the rendered body for a delivery; the standard envelope for a digest buffer
+    unrendered: bool = False  # the standard envelope, for an endpoint not configured yet
 
 
 @dataclass
@@ -82,6 +83,9 @@ class DeliveryRecord:
     attempts: int = 0
     last_error: str = ""
     alerts: list[str] = field(default_factory=list)
+    # `body` is the standard envelope, to be rendered in the endpoint's format when sent (the
+    # alert came before its endpoint was configured in the notifier that took it)
+    unrendered: bool = False
 
     def to_json(self) -> str:
         return json.dumps(self.__dict__, ensure_ascii=False)
@@ -131,8 +135,9 @@ class DeliveryStore:
             else:
                 keys.append(self.keys.endpoint_due(target.endpoint_id))
                 record = DeliveryRecord(
-                    target.endpoint_id, msg_id, target.body, now, alerts=[msg_id]
-                )
+                    target.endpoint_id, msg_id, target.body, now, alerts=[msg_id],
+                    unrendered=target.unrendered,
+                )  # fmt: skip
                 args += ["d", ident, record.to_json()]
         self._intake(keys=keys, args=args, client=pipe or self.client)
 
@@ -183,6 +188,10 @@ class DeliveryStore:
     def first_due(self, endpoint_id: str) -> float | None:
         first: Any = self.client.zrange(self.keys.endpoint_due(endpoint_id), 0, 0, withscores=True)
         return float(first[0][1]) if first else None
+
+    def waiting(self, endpoint_id: str) -> int:
+        """How many deliveries wait in an endpoint's queue."""
+        return int(self.client.zcard(self.keys.endpoint_due(endpoint_id)))
 
     def known_endpoints(self) -> set[str]:
         members: Any = self.client.smembers(self.keys.endpoints_known)

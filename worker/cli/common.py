@@ -17,6 +17,7 @@ from worker.observability.logging import configure_logging
 from worker.queue.connection import resolve_redis
 
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
+EXIT_UNDELIVERED = 3  # run --once: deliveries still pending, or dead-lettered in that run
 CONFIG_HELP = "YAML file or directory of YAML files (default: $WIREWATCH_CONFIG or config/)"
 
 Handler = Callable[[argparse.Namespace], int]
@@ -97,7 +98,7 @@ def stop_event_on_signals() -> threading.Event:
 
 def reload_on_sighup(event: threading.Event) -> None:
     """SIGHUP asks a running role to reload its config files (watchlists in a worker, feeds in a
-    scheduler and the websub role)."""
+    scheduler and the websub role, webhooks in a notifier)."""
 
     def handler(signum: int, _frame: object) -> None:
         event.set()

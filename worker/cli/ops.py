@@ -91,6 +91,7 @@ def print_status(report: dict[str, Any]) -> None:
     print(f"dead letters: {dead['items']} items, {dead['alerts']} alerts/deliveries")
     for e in report["endpoints"]:
         reason = f" ({e['disabled_reason']})" if e["disabled_reason"] else ""
+        reason += "" if e["configured"] else " (not in this config: its deliveries wait)"
         print(
             f"endpoint {e['endpoint']}: {e['health']}{reason}, {e['queued']} queued,"
             f" {e['consecutive_failures']} consecutive failures,"

@@ -10,6 +10,7 @@ from typing import Any
 
 from worker.cli.common import (
     EXIT_OK,
+    EXIT_UNDELIVERED,
     Subparsers,
     add_command,
     load,
@@ -99,7 +100,8 @@ def supervised_roles(settings: Settings) -> tuple[str, ...]:
 
 def run_once_and_report(rt: Any) -> int:
     from worker.roles.burst import run_once
+    from worker.roles.notifier import deliveries_unsettled
 
     summary = run_once(rt)
     rt.log.info("run_once_finished", **summary)
-    return EXIT_OK
+    return EXIT_UNDELIVERED if deliveries_unsettled(summary) else EXIT_OK

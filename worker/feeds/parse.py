@@ -102,6 +102,7 @@ def to_feed_item(
         author=entry.author,
         published_at=entry.published_at,
         tags=tags,
+        feed_tags=list(feed_tags),
     )
 
 

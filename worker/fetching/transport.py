@@ -25,6 +25,7 @@ import httpx
 from httpx._transports.default import map_httpcore_exceptions
 
 from worker.fetching.guard import AddressPolicy
+from worker.fetching.keepalive import GuardedTransport
 from worker.fetching.resolving import CachedResolver, allow_any
 
 TRUSTED_EXTENSION = "wirewatch.trusted"
@@ -122,17 +123,11 @@ class _DeadlineBackend(httpcore.NetworkBackend):
         time.sleep(seconds)
 
 
-class _PoolTransport(httpx.HTTPTransport):
+class _PoolTransport(GuardedTransport):
+    """Over a pool that never closes a connection under a request (keepalive.py)."""
+
     def __init__(self, backend: httpcore.NetworkBackend, limits: httpx.Limits) -> None:
-        super().__init__(trust_env=False, limits=limits)
-        # HTTPTransport has no parameter for the network backend; its pool is rebuilt with one.
-        self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(trust_env=False),
-            max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections,
-            keepalive_expiry=limits.keepalive_expiry,
-            network_backend=backend,
-        )
+        super().__init__(limits=limits, network_backend=backend, trust_env=False)
 
     def send_core(self, request: httpcore.Request) -> httpcore.Response:
         with map_httpcore_exceptions():

@@ -49,8 +49,19 @@ def describe(stream_name: str, entry_id: str, fields: dict[str, str]) -> DeadLet
         return DeadLetter(ident, "delivery", failed_at, fields.get("reason", ""), summary, fields)
     original = json.loads(fields.get("fields") or "{}")
     kind = "item" if "item" in original else "alert"
-    raw = original.get("item") or original.get("alert") or "{}"
+    raw = original.get("item") or original.get("alert") or alert_of(original.get("body"))
     return DeadLetter(ident, kind, failed_at, fields.get("error", ""), summarise(raw), fields)
+
+
+def alert_of(body: str | None) -> str:
+    """The alert (`data`) inside an alert entry's webhook body, as JSON; the body as it is when
+    it is not an envelope (a malformed entry is what gets dead-lettered)."""
+    try:
+        envelope = json.loads(body or "{}")
+    except ValueError:
+        return body or ""
+    data = envelope.get("data") if isinstance(envelope, dict) else None
+    return json.dumps(data) if isinstance(data, dict) else (body or "{}")
 
 
 def summarise(raw: str) -> str:

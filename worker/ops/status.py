@@ -76,7 +76,8 @@ def collect(
     store = DeliveryStore(client, keys)
     alerts = stream_status(client, keys.alerts_stream, ALERTS_GROUP)
     waiting = [t for t in (oldest_delivery(client, keys), alerts.get("oldest_undelivered_at")) if t]
-    ids = sorted(set(endpoint_ids) | store.known_endpoints())
+    configured = set(endpoint_ids)
+    ids = sorted(configured | store.known_endpoints())
     return {
         "items": stream_status(client, keys.items_stream, ITEMS_GROUP),
         "alerts": alerts,
@@ -84,6 +85,10 @@ def collect(
             "items": int(client.xlen(keys.items_dead)),
             "alerts": int(client.xlen(keys.deliveries_dead)),
         },
-        "endpoints": [endpoint_status(store, eid, policy, now) for eid in ids],
+        # An endpoint not in this config still shows (its deliveries wait for it to come back).
+        "endpoints": [
+            endpoint_status(store, eid, policy, now) | {"configured": eid in configured}
+            for eid in ids
+        ],
         "oldest_undelivered_alert_age_s": round(now - min(waiting), 1) if waiting else None,
     }

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from worker.errors import BlockedAddressError, ExtractionError, FetchError
 from worker.extraction import canonical_url, extract_article, text_from_feed_html
+from worker.extraction.published import choose_published
 from worker.fetching import Fetcher, FetchResult
 from worker.fetching.politeness import HostGate
 from worker.pipeline.refusals import RefusedHosts
@@ -27,17 +28,20 @@ def from_feed(item: FeedItem, reason: str) -> Article:
     """The article as the feed itself describes it, when the page is not usable."""
     text = text_from_feed_html(item.content or item.summary)
     url = canonical_url(item.link) if item.link else ""
+    published_at, published_source = choose_published(item.published_at, "", "")
     return Article(
         url=item.link,
         canonical_url=url,
         title=item.title,
         text=text,
         author=item.author,
-        published_at=item.published_at,
+        published_at=published_at,
+        published_at_source=published_source,
         site=host_of(item.link),
         feed_url=item.feed_url,
         feed_name=item.feed_name,
         feed_tags=list(item.tags),
+        configured_tags=list(item.feed_tags),
         source="feed",
         fallback_reason=reason,
     )
@@ -45,18 +49,23 @@ def from_feed(item: FeedItem, reason: str) -> Article:
 
 def from_page(item: FeedItem, html: bytes, final_url: str) -> Article:
     page = extract_article(html, final_url)
+    published_at, published_source = choose_published(
+        item.published_at, page.published_time, page.published_at
+    )
     return Article(
         url=item.link,
         canonical_url=page.canonical_url,
         title=page.title or item.title,
         text=page.text,
         author=page.author or item.author,
-        published_at=page.published_at or item.published_at,
+        published_at=published_at,
+        published_at_source=published_source,
         language=page.language,
         site=page.site or host_of(final_url),
         feed_url=item.feed_url,
         feed_name=item.feed_name,
         feed_tags=list(item.tags),
+        configured_tags=list(item.feed_tags),
     )
 
 

@@ -14,15 +14,16 @@ from typing import Any
 from worker.queue.connection import Client
 from worker.queue.keys import Keys
 
+# An entry carries the webhook body (whose `data` is the alert) and the endpoints to notify:
+# the alert's JSON once, not a second copy beside the body.
 # KEYS: alerts stream, story hash, then one marker per alert.
-# ARGV: window, story articles, then per alert: watchlist id, alert JSON, notify JSON, body.
+# ARGV: window, story articles, then per alert: watchlist id, notify JSON, body.
 _EMIT = """
 local emitted = 0
 for i = 3, #KEYS do
-  local base = 2 + (i - 3) * 4
+  local base = 2 + (i - 3) * 3
   if redis.call('SET', KEYS[i], '1', 'NX', 'EX', tonumber(ARGV[1])) then
-    redis.call('XADD', KEYS[1], '*', 'alert', ARGV[base + 2], 'notify', ARGV[base + 3],
-               'body', ARGV[base + 4])
+    redis.call('XADD', KEYS[1], '*', 'notify', ARGV[base + 2], 'body', ARGV[base + 3])
     redis.call('HSETNX', KEYS[2], ARGV[base + 1], ARGV[2])
     emitted = emitted + 1
   end
@@ -32,15 +33,14 @@ return emitted
 """
 
 # KEYS: alerts stream, story hash.
-# ARGV: every, articles, then per watchlist: id, alert JSON, notify JSON, body.
+# ARGV: every, articles, then per watchlist: id, notify JSON, body.
 _UPDATE = """
 local sent = 0
-for i = 3, #ARGV, 4 do
+for i = 3, #ARGV, 3 do
   local announced = tonumber(redis.call('HGET', KEYS[2], ARGV[i]) or '0')
   if announced > 0 and tonumber(ARGV[2]) - announced >= tonumber(ARGV[1]) then
     redis.call('HSET', KEYS[2], ARGV[i], ARGV[2])
-    redis.call('XADD', KEYS[1], '*', 'alert', ARGV[i + 1], 'notify', ARGV[i + 2],
-               'body', ARGV[i + 3])
+    redis.call('XADD', KEYS[1], '*', 'notify', ARGV[i + 1], 'body', ARGV[i + 2])
     sent = sent + 1
   end
 end
@@ -56,8 +56,7 @@ class PendingAlert:
     body: str
 
     def args(self) -> list[Any]:
-        data = json.dumps(self.data, ensure_ascii=False)
-        return [self.watchlist_id, data, json.dumps(self.notify), self.body]
+        return [self.watchlist_id, json.dumps(self.notify), self.body]
 
 
 @dataclass

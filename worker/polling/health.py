@@ -25,7 +25,7 @@ MARKER_TTL_S = 90 * 86400  # longer than any failure streak anyone waits out
 
 _EMIT_ONCE = """
 if redis.call('SET', KEYS[2], '1', 'NX', 'EX', tonumber(ARGV[1])) then
-  redis.call('XADD', KEYS[1], '*', 'alert', ARGV[2], 'notify', ARGV[3], 'body', ARGV[4])
+  redis.call('XADD', KEYS[1], '*', 'notify', ARGV[2], 'body', ARGV[3])
   return 1
 end
 return 0
@@ -100,7 +100,6 @@ class UnhealthyAlerts:
         keys = [self.keys.alerts_stream, self.keys.alert_marker(str(data["alert_id"]))]
         args: list[Any] = [
             MARKER_TTL_S,
-            json.dumps(data, ensure_ascii=False),
             json.dumps(self.notify),
             envelope_body(EVENT_TYPE, data, now),
         ]

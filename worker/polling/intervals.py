@@ -152,8 +152,10 @@ def next_poll_delay(
     jitter: float,
     rand: float,
 ) -> float:
-    """Seconds until the next poll. Errors double the interval up to `max_backoff_s` but never
-    disable the feed: it comes back on its own. The cap never shortens the normal interval.
+    """Seconds until the next poll. A first error waits the normal interval (one transient
+    failure, a reset connection, costs a feed no more than that); each further consecutive
+    error doubles the wait up to `max_backoff_s`, never disabling the feed: it comes back on its
+    own. The cap never shortens the normal interval.
     `jitter` (a fraction, e.g. 0.1) spreads polls by ±jitter*delay using `rand` in [0, 1) so
     feeds added together do not stay in lockstep."""
     base = _backed_off(interval_s, consecutive_errors, max_backoff_s)
@@ -162,7 +164,7 @@ def next_poll_delay(
 
 
 def _backed_off(interval_s: float, consecutive_errors: int, max_backoff_s: float) -> float:
-    if consecutive_errors <= 0:
+    if consecutive_errors <= 1:
         return interval_s
-    exponent = min(consecutive_errors, _MAX_EXPONENT)
+    exponent = min(consecutive_errors - 1, _MAX_EXPONENT)
     return max(interval_s, min(interval_s * 2.0**exponent, max_backoff_s))

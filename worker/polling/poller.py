@@ -33,6 +33,7 @@ from worker.feeds.parse import (
     parse_feed_delta,
     to_feed_item,
 )
+from worker.feeds.seen import entries_to_keep
 from worker.fetching import Fetcher, FetchResult, HttpStatusFetchError
 from worker.fetching.httpdates import retry_after_seconds
 from worker.polling.health import HealthPolicy, UnhealthyAlerts, unhealthy_due, unhealthy_event
@@ -45,7 +46,7 @@ from worker.polling.intervals import (
     success_delay,
 )
 from worker.queue.connection import Client, hash_float, read_hash, write_hash
-from worker.queue.keys import Keys, short_hash
+from worker.queue.keys import Keys
 
 Finish = Callable[[Any], None] | None  # given the state-writing pipeline; see FeedPoller.poll
 # Called after a changed body was parsed and its entries queued (WebSub hub discovery), with
@@ -202,10 +203,9 @@ class FeedPoller:
                                  known=known)  # fmt: skip
         name = feed_name(feed)
         items = [to_feed_item(e, feed.url, name, list(feed.tags)) for e in delta.feed.entries]
-        feed_part = short_hash(feed.url)
-        added = self.intake.enqueue(
-            items, also_seen=[f"{feed_part}:{k.identity}" for k in delta.kept]
-        )
+        kept = [k.identity for k in delta.kept]
+        keep = entries_to_keep(len(items) + len(kept))  # the whole body was seen: bound it
+        added = self.intake.enqueue(feed.url, items, also_seen=kept, keep=keep)
         updates = {**validators(result), "body_hash": body_hash, **parsed_facts(delta)}
         if self.on_parsed is not None:
             self.on_parsed(feed, result.url, result.headers, delta.feed)

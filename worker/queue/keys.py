@@ -38,8 +38,15 @@ class Keys:
 
     @property
     def seen_entries(self) -> str:
-        """Sorted set of `<feed hash>:<entry hash>`, scored by when the entry was last seen."""
+        """Sorted set of `<feed hash>:<entry hash>`, scored by when the entry was last seen: the
+        one seen-entry index of earlier versions, now only read (an entry found there moves to
+        its feed's set) and pruned by age, so it drains."""
         return f"{self._items}:seen"
+
+    def feed_seen(self, feed_url: str) -> str:
+        """Sorted set of one feed's entry hashes, scored by when each was last seen in it;
+        bounded by what the feed can still show (worker/polling/seen.py)."""
+        return f"{self._items}:seen:{short_hash(feed_url)}"
 
     def dedupe_url(self, url_hash: str) -> str:
         return f"{self._items}:dedupe:url:{url_hash}"

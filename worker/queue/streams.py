@@ -17,6 +17,7 @@ import redis
 
 from worker.errors import QueueError
 from worker.queue.connection import Client
+from worker.queue.trim import trim_acked
 
 Entry = tuple[str, dict[str, str]]
 
@@ -30,7 +31,9 @@ class StreamConsumer:
     dead_stream: str
     max_attempts: int = 5
     claim_idle_ms: int = 300_000
+    trim_every_s: float = 5.0  # how often reads trim the stream of what every group acked
     _pending_cursor: str | None = field(default="0", init=False)
+    _trimmed_at: float = field(default=float("-inf"), init=False)
 
     def ensure_group(self) -> None:
         try:
@@ -40,7 +43,10 @@ class StreamConsumer:
                 raise QueueError(f"cannot create consumer group on {self.stream}: {exc}") from exc
 
     def read(self, count: int, block_ms: int | None) -> list[Entry]:
-        """The next batch: own pending entries first (one pass), then abandoned ones, then new."""
+        """The next batch: own pending entries first (one pass), then abandoned ones, then new.
+        Now and then the stream is trimmed of the entries every group is done with (trim.py)."""
+        if time.monotonic() - self._trimmed_at >= self.trim_every_s:
+            self.trim()
         if self._pending_cursor is not None:
             entries = self._read_from(self._pending_cursor, count, None)
             if entries:
@@ -51,6 +57,11 @@ class StreamConsumer:
         if claimed:
             return claimed
         return self._read_from(">", count, block_ms)
+
+    def trim(self) -> int:
+        """Trim the stream of what every consumer group acked; returns how many entries went."""
+        self._trimmed_at = time.monotonic()
+        return trim_acked(self.client, self.stream)
 
     def ack(self, entry_id: str) -> None:
         pipe = self.client.pipeline(transaction=True)

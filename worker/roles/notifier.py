@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from worker.alerts.breaker import BreakerPolicy
 from worker.alerts.delivery import DeliveryPolicy, Endpoint, Notifier
+from worker.alerts.endpoints import endpoints_applier
 from worker.alerts.schedule import split_digest
 from worker.config import Settings
 from worker.observability.resilience import keep_running
@@ -74,6 +77,8 @@ class NotifierRole:
 
     def run(self, stop: threading.Event) -> None:
         notifier = self.notifier
+        apply = endpoints_applier(notifier, self.rt.log, self.rt.config_path)
+        self.rt.follow_config(endpoints, apply, stop)  # webhooks added, removed or changed
         intake = threading.Thread(
             target=self._take_alerts_until, args=(stop,), name="alert-intake", daemon=True
         )
@@ -99,7 +104,9 @@ class NotifierRole:
 
     def run_once(self) -> dict[str, int]:
         """Deliver everything due, waiting for retries due within the horizon; later ones
-        persist for the next run."""
+        persist for the next run. `deliveries_pending` counts every delivery still waiting
+        (for a later retry), `deliveries_dead_now` those dead-lettered by this run."""
+        started_ms = int(self.rt.client.time()[0]) * 1000  # Redis's clock numbers the entries
         notifier, consumer = self.notifier, self.consumer
         consumer.rewind_pending()
         while take_alerts(notifier, consumer, block_ms=None):
@@ -112,8 +119,19 @@ class NotifierRole:
             if due is None or due - time.time() > ONCE_RETRY_HORIZON_S:
                 break
             time.sleep(max(0.0, min(due - time.time(), ONCE_RETRY_HORIZON_S)))
-        keys = self.rt.keys
+        client, keys = self.rt.client, self.rt.keys
         return {
-            "deliveries_pending": int(self.rt.client.hlen(keys.deliveries)),
-            "deliveries_dead": int(self.rt.client.xlen(keys.deliveries_dead)),
+            "deliveries_pending": int(client.hlen(keys.deliveries)),
+            "deliveries_dead": int(client.xlen(keys.deliveries_dead)),
+            "deliveries_dead_now": self._dead_letters_since(started_ms),
         }
+
+    def _dead_letters_since(self, since_ms: int) -> int:
+        """Dead-lettered deliveries whose stream entry is at or after `since_ms` (Redis time)."""
+        entries: Any = self.rt.client.xrange(self.rt.keys.deliveries_dead, min=f"{since_ms}-0")
+        return len(entries)
+
+
+def deliveries_unsettled(summary: Mapping[str, int]) -> bool:
+    """What `run --once` exits 3 for: deliveries left waiting, or dead-lettered in this run."""
+    return summary["deliveries_pending"] > 0 or summary["deliveries_dead_now"] > 0

@@ -58,7 +58,8 @@ class Supervisor:
         return 0
 
     def _forward_hangup(self, signum: int, _frame: object) -> None:
-        """SIGHUP to `wirewatch run` reloads: the worker its watchlists, the scheduler its feeds."""
+        """SIGHUP to `wirewatch run` reloads: the worker its watchlists, the scheduler its feeds,
+        the notifier its webhooks."""
         for child in self.children.values():
             if child.poll() is None:
                 child.send_signal(signal.SIGHUP)

@@ -189,7 +189,7 @@ class Callbacks:
             return
         name = feed_name(feed)
         items = [to_feed_item(e, feed.url, name, list(feed.tags)) for e in parsed.entries]
-        added = self.intake.enqueue(items)
+        added = self.intake.enqueue(feed.url, items)
         now = self.clock()
         if added:
             write_hash(
