@@ -51,6 +51,7 @@ class DeliveryPolicy:
     jitter: float
     concurrency: int = 4
     breaker: BreakerPolicy = field(default_factory=lambda: BreakerPolicy(5, 30.0, 1800.0))
+    max_retry_after_s: float | None = None  # None: the schedule's largest step
 
     @property
     def lease_s(self) -> float:
@@ -270,7 +271,12 @@ class Notifier:
     ) -> None:
         schedule: Sequence[float] = self.policy.retry_schedule
         delay = retry_delay(
-            schedule, record.attempts, self.policy.jitter, random.random(), outcome.retry_after_s
+            schedule,
+            record.attempts,
+            self.policy.jitter,
+            random.random(),
+            outcome.retry_after_s,
+            self.policy.max_retry_after_s,
         )
         if delay is None:
             self.store.dead_letter(record.endpoint, ident, record.to_json(), record.last_error)

@@ -185,6 +185,8 @@ class DeliveryConfig(_Section):
     breaker_threshold: Annotated[int, Field(ge=1)] = 5
     breaker_cooldown: Duration = 30.0
     breaker_max_cooldown: Duration = 1800.0
+    # The longest wait a 429/503 Retry-After may impose; None: the schedule's largest step.
+    max_retry_after: Duration | None = None
 
 
 class FetchConfig(_Section):
