@@ -237,6 +237,10 @@ class SchedulerConfig(_Section):
     stale_minimum: Duration = 2 * 86400.0
     unhealthy_after: Duration | None = None  # failing this long: a feed.unhealthy webhook
     unhealthy_notify: list[str] = Field(default_factory=list)
+    # New entries queued per poll of a feed, newest first; the rest come on later polls.
+    max_new_items: Annotated[int, Field(ge=1)] = 200
+    # Largest queued item (its JSON); longer text is trimmed and the trim recorded on the item.
+    max_item_bytes: Annotated[ByteSize, Field(ge=10_000)] = 1_000_000
 
     @model_validator(mode="after")
     def _bounds_in_order(self) -> SchedulerConfig:

@@ -41,6 +41,13 @@ from worker.polling.intervals import (
     publishing_rhythm,
     success_delay,
 )
+from worker.polling.newitems import (
+    DEFAULT_MAX_ITEM_BYTES,
+    DEFAULT_MAX_NEW_ITEMS,
+    fit_item,
+    former_members,
+    newest_first,
+)
 from worker.queue.connection import Client, read_hash, write_hash
 from worker.queue.keys import Keys, short_hash
 from worker.records import FeedItem
@@ -90,6 +97,8 @@ class PollPolicy:
     max_interval_s: float = 4 * 3600.0
     adaptive: bool = True
     health: HealthPolicy = field(default_factory=HealthPolicy)
+    max_new_items: int = DEFAULT_MAX_NEW_ITEMS  # per poll, newest first (newitems.py)
+    max_item_bytes: int = DEFAULT_MAX_ITEM_BYTES  # JSON of one queued item; longer text trimmed
 
     def bounds(self, feed: FeedLike) -> IntervalBounds:
         return IntervalBounds(
@@ -144,6 +153,17 @@ def parsed_facts(delta: FeedDelta) -> dict[str, str]:
     if dates:
         facts["newest_entry_at"] = str(max(dates))
     return facts
+
+
+@dataclass(frozen=True)
+class Queued:
+    added: int  # items queued
+    deferred: int  # new items left for later polls (max_new_items)
+
+
+# What a poll that left new items for later stores instead of the body's hash, validators and
+# known items: the next poll fetches and parses the feed whole, and finds them new again.
+_PARSE_WHOLE_NEXT_TIME = {"body_hash": "", "etag": "", "last_modified": "", "known_entries": ""}
 
 
 @dataclass
@@ -239,19 +259,47 @@ class FeedPoller:
         name = feed_name(feed)
         items = [to_feed_item(e, feed.url, name, list(feed.tags)) for e in delta.feed.entries]
         feed_part = short_hash(feed.url)
-        added = self.enqueue(items, also_seen=[f"{feed_part}:{k.identity}" for k in delta.kept])
+        queued = self.queue_new(
+            items,
+            also_seen=[f"{feed_part}:{k.identity}" for k in delta.kept],
+            formers=former_members(delta.feed.entries, feed.url),
+        )
+        added = queued.added
         updates = {**validators(result), "body_hash": body_hash, **parsed_facts(delta)}
         if self.on_parsed is not None:
             self.on_parsed(feed, result.url, result.headers, delta.feed)
             updates["hook_saw_body"] = "1"
         updates["known_entries"] = encode_known(delta.known) if delta.known is not None else ""
+        updates["deferred_items"] = str(queued.deferred) if queued.deferred else ""
+        if queued.deferred:
+            updates.update(_PARSE_WHOLE_NEXT_TIME)
+            limit = self.policy.max_new_items
+            self.log.warning("feed_items_deferred", feed=name, queued=added,
+                             deferred=queued.deferred, max_new_items=limit)  # fmt: skip
         if added:
             updates["last_new_item"] = str(self.clock())
         return _Success(result.headers, updates, added)
 
-    def enqueue(self, items: Sequence[FeedItem], also_seen: Sequence[str] = ()) -> int:
-        """Queue the items whose identity was never seen; atomic with marking them seen, and
-        marking seen again the members `also_seen` (items of the body not parsed again).
+    def enqueue(
+        self,
+        items: Sequence[FeedItem],
+        also_seen: Sequence[str] = (),
+        formers: Sequence[str] = (),
+    ) -> int:
+        """`queue_new`, returning how many items were queued."""
+        return self.queue_new(items, also_seen, formers).added
+
+    def queue_new(
+        self,
+        items: Sequence[FeedItem],
+        also_seen: Sequence[str] = (),
+        formers: Sequence[str] = (),
+    ) -> Queued:
+        """Queue the items whose identity was never seen (at most `max_new_items`, the newest);
+        atomic with marking them seen, and marking seen again the members `also_seen` (items of
+        the body not parsed again). `formers` holds, per item, the seen-set member of its former
+        identity or "": an item seen under it counts as seen (an upgrade queues nothing twice).
+        New items over the limit are neither queued nor marked seen: later polls bring them.
 
         Many entries (a feed's first poll, or one parsed whole) mostly repeat entries already
         seen, so they are looked up first and only the unknown ones are serialised (JSON is
@@ -259,18 +307,44 @@ class FeedPoller:
         The script checks again: an entry known here but forgotten meanwhile (retention) was
         queued back then, and is only marked seen again."""
         if not items and not also_seen:
-            return 0
+            return Queued(0, 0)
         now = self.clock()
         members = [seen_member(item) for item in items]
-        scores: Any = [None] * len(items)
-        if len(items) > _SERIALISE_WITHOUT_LOOKUP:
-            scores = self.client.zmscore(self.keys.seen_entries, members)
+        seen = self._seen(members, formers)
+        chosen = newest_first(items, [i for i, s in enumerate(seen) if not s],
+                              self.policy.max_new_items)  # fmt: skip
         args: list[Any] = [now, now - self.policy.seen_retention_s]
-        for item, member, score in zip(items, members, scores, strict=True):
-            args += [member, "" if score is not None else item.to_json()]
+        for index in sorted(chosen.queue):  # in document order, as before
+            args += [members[index], self._serialised(items[index])]
+        for member, was_seen in zip(members, seen, strict=True):
+            if was_seen:
+                args += [member, ""]
         for member in also_seen:
             args += [member, ""]
-        return int(self._enqueue(keys=[self.keys.seen_entries, self.keys.items_stream], args=args))
+        keys = [self.keys.seen_entries, self.keys.items_stream]
+        return Queued(int(self._enqueue(keys=keys, args=args)), chosen.deferred)
+
+    def _seen(self, members: Sequence[str], formers: Sequence[str]) -> list[bool]:
+        """Whether each member, or its former member, is in the seen set. A few members with no
+        former are not looked up (the script checks each again before queueing)."""
+        wanted = [f for f in formers if f]
+        few = min(_SERIALISE_WITHOUT_LOOKUP, self.policy.max_new_items)
+        if len(members) <= few and not wanted:
+            return [False] * len(members)
+        scores: Any = self.client.zmscore(self.keys.seen_entries, [*members, *wanted])
+        found = [score is not None for score in scores]
+        former_found = iter(found[len(members) :])
+        by_former = [bool(f) and next(former_found) for f in formers] or [False] * len(members)
+        return [a or b for a, b in zip(found[: len(members)], by_former, strict=True)]
+
+    def _serialised(self, item: FeedItem) -> str:
+        """The item's JSON, its long text trimmed to `max_item_bytes` (newitems.fit_item)."""
+        fitted = fit_item(item, self.policy.max_item_bytes)
+        if fitted.trimmed:
+            limit = self.policy.max_item_bytes
+            self.log.warning("feed_item_trimmed", feed=item.feed_name, entry=item.entry_id[:200],
+                             trimmed=fitted.trimmed, max_item_bytes=limit)  # fmt: skip
+        return fitted.to_json()
 
     def _record_success(
         self, feed: FeedLike, state: Mapping[str, str], success: _Success, finish: Finish

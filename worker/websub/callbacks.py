@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from worker.polling.feeds import FeedParseError, parse_feed, to_feed_item
+from worker.polling.newitems import former_members
 from worker.polling.poller import FeedLike, FeedPoller, feed_name
 from worker.queue.connection import write_hash
 from worker.websub.decisions import (
@@ -188,7 +189,7 @@ class Callbacks:
             return
         name = feed_name(feed)
         items = [to_feed_item(e, feed.url, name, list(feed.tags)) for e in parsed.entries]
-        added = self.poller.enqueue(items)
+        added = self.poller.enqueue(items, formers=former_members(parsed.entries, feed.url))
         now = self.clock()
         if added:
             write_hash(
