@@ -13,7 +13,9 @@ import redis
 from tests.support.cli import run_cli, write_config
 from tests.support.httpserver import LocalServer, Request, Response
 from tests.support.site import FeedEntry, article_html, html_headers, rss
+from worker.alerts.delivery import DeliveryPolicy, Endpoint, Notifier
 from worker.alerts.retry import classify, retry_delay
+from worker.observability.logging import get_logger
 from worker.queue.keys import Keys
 
 NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
@@ -76,3 +78,21 @@ def test_a_delivery_told_to_wait_31700_years_is_retried_on_schedule_then_dead_le
     assert json.loads(dead[0][1]["record"])["attempts"] == 3
     assert dead[0][1]["reason"] == "HTTP 429"
     assert client.hlen(keys.deliveries) == 0
+
+
+def test_a_delivery_parked_years_away_by_an_older_version_is_brought_forward(
+    client: redis.Redis, keys: Keys
+) -> None:
+    now = 1_800_000_000.0
+    endpoint = Endpoint("hook", "http://127.0.0.1:9/hook", format="slack")
+    policy = DeliveryPolicy((5.0, 60.0), timeout_s=10.0, jitter=0.1)
+    notifier = Notifier(client, keys, {"hook": endpoint}, policy, get_logger(), lambda: now)
+    try:
+        client.zadd(keys.endpoint_due("hook"), {"parked": now + 1e12, "soon": now + 30.0})
+
+        notifier.dispatch()
+
+        due = dict(client.zrange(keys.endpoint_due("hook"), 0, -1, withscores=True))
+        assert due == {"soon": now + 30.0, "parked": now + 60.0 * 1.1}
+    finally:
+        notifier.close()

@@ -22,7 +22,7 @@ import httpx
 
 from worker.alerts.breaker import BreakerPolicy, Circuit
 from worker.alerts.formats import render
-from worker.alerts.retry import Outcome, classify, retry_delay
+from worker.alerts.retry import Outcome, classify, retry_after_cap, retry_delay
 from worker.alerts.signing import signed_headers
 from worker.alerts.store import DeliveryRecord, DeliveryStore, Target, breaker_of
 from worker.queue.connection import Client
@@ -168,6 +168,7 @@ class Notifier:
         if self.clock() - self._unknown_checked_at >= _UNKNOWN_CHECK_EVERY_S:
             self._unknown_checked_at = self.clock()
             self._dead_letter_unknown()
+            self._pull_in_parked()
         return started
 
     def _free_slots(self, endpoint_id: str) -> int:
@@ -213,6 +214,16 @@ class Notifier:
     def _dead_letter_unknown(self) -> None:
         for endpoint_id in self.store.known_endpoints() - set(self.endpoints):
             self._dead_letter_all(endpoint_id, "endpoint no longer configured")
+
+    def _pull_in_parked(self) -> None:
+        """No delivery waits longer than the longest a retry may wait (a claim's lease too)."""
+        policy = self.policy
+        longest = retry_after_cap(policy.retry_schedule, policy.max_retry_after_s)
+        latest = self.clock() + max(longest * (1.0 + policy.jitter), policy.lease_s)
+        for endpoint_id in self.endpoints:
+            count = self.store.pull_in(endpoint_id, latest)
+            if count:
+                self.log.warning("deliveries_pulled_in", endpoint=endpoint_id, count=count)
 
     # -- sending -----------------------------------------------------------------------------
     def _send_guarded(self, endpoint_id: str, ident: str, raw: str) -> None:
