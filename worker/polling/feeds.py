@@ -114,7 +114,7 @@ def parse_feed(body: bytes, *, url: str, content_type: str | None) -> ParsedFeed
     if _is_json(body, content_type):
         return parse_json_feed(body, url=url)
     _refuse_hostile_dtd(body, url)
-    _refuse_reference_flood(body, url)
+    _refuse_markup_floods(body, url)
     return _parse_xml(body, body, url, content_type)[0]
 
 
@@ -190,7 +190,7 @@ def parse_feed_delta(
     if _is_json(body, content_type):
         return FeedDelta(parse_json_feed(body, url=url), [], None)
     _refuse_hostile_dtd(body, url)
-    _refuse_reference_flood(body, url)
+    _refuse_markup_floods(body, url)
     layout = item_layout(body, url=url, content_type=content_type)
     if layout is None:
         return FeedDelta(_parse_xml(body, body, url, content_type)[0], [], None)
@@ -338,7 +338,7 @@ MAX_TAGS = 100_000
 BYTES_PER_TAG = 16
 
 
-def _refuse_reference_flood(body: bytes, url: str) -> None:
+def _refuse_markup_floods(body: bytes, url: str) -> None:
     """Refuse a body with a flood of tags or of undeclared entity references (see above)."""
     tags, most = body.count(b"<"), max(MAX_TAGS, len(body) // BYTES_PER_TAG)
     if tags > most:
@@ -352,7 +352,7 @@ def _refuse_reference_flood(body: bytes, url: str) -> None:
     if found > limit:
         raise FeedParseError(
             f"{url}: refused XML: more than {limit:,} references to undeclared entities"
-            f" (such as &a;) in a body of {len(body):,} bytes"
+            f" (&name; with no DTD declaring it) in a body of {len(body):,} bytes"
         )
 
 
