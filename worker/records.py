@@ -26,6 +26,8 @@ class FeedItem:
     published_at: str = ""  # ISO-8601 or ""
     tags: list[str] = field(default_factory=list)  # the feed's configured tags, then the entry's
     feed_tags: list[str] = field(default_factory=list)  # the feed's configured tags alone
+    # fields cut to fit scheduler.max_item_bytes -> their length before (worker/polling/newitems.py)
+    trimmed: dict[str, int] = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))

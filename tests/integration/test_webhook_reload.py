@@ -136,7 +136,9 @@ def test_changed_url_secret_and_format_apply_and_a_removed_endpoint_keeps_its_de
             for r in second.received] == ["al_2"]  # fmt: skip
     assert waiting == 1 and client.xlen(keys.deliveries_dead) == 0
     [message] = [json.loads(r.body) for r in chat.received]
-    assert message["embeds"][0]["title"] == "NATO al_3", "rendered in the format it has now"
+    assert message["embeds"][0]["title"] == "NATO al\\_3", (
+        "rendered in the format it has now (markdown escaped)"
+    )
 
 
 def test_the_watcher_follows_config_edits_and_keeps_the_webhooks_on_a_broken_one(

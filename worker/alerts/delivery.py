@@ -26,7 +26,7 @@ from worker.alerts.apprise_channel import AppriseChannel, is_apprise_url
 from worker.alerts.breaker import BreakerPolicy, Circuit
 from worker.alerts.endpoints import EndpointChanges, endpoint_changes
 from worker.alerts.formats import render
-from worker.alerts.retry import Outcome, classify, retry_delay
+from worker.alerts.retry import Outcome, classify, retry_after_cap, retry_delay
 from worker.alerts.schedule import DailyTime, daily_due
 from worker.alerts.signing import signed_headers
 from worker.alerts.store import DeliveryRecord, DeliveryStore, Target, breaker_of
@@ -69,6 +69,7 @@ class DeliveryPolicy:
     jitter: float
     concurrency: int = 4
     breaker: BreakerPolicy = field(default_factory=lambda: BreakerPolicy(5, 30.0, 1800.0))
+    max_retry_after_s: float | None = None  # None: the schedule's largest step
 
     @property
     def lease_s(self) -> float:
@@ -239,6 +240,7 @@ class Notifier:
         if self.clock() - self._unknown_checked_at >= _UNKNOWN_CHECK_EVERY_S:
             self._unknown_checked_at = self.clock()
             self._report_unconfigured(set(lanes))
+            self._pull_in_parked()
         return started
 
     def _free_slots(self, endpoint_id: str) -> int:
@@ -295,6 +297,16 @@ class Notifier:
                     "deliveries_wait_for_endpoint", endpoint=endpoint_id, deliveries=waiting,
                     hint="add this webhook id to the notifier's config, or remove it from notify",
                 )  # fmt: skip
+
+    def _pull_in_parked(self) -> None:
+        """No delivery waits longer than the longest a retry may wait (a claim's lease too)."""
+        policy = self.policy
+        longest = retry_after_cap(policy.retry_schedule, policy.max_retry_after_s)
+        latest = self.clock() + max(longest * (1.0 + policy.jitter), policy.lease_s)
+        for endpoint_id in self.endpoints:
+            count = self.store.pull_in(endpoint_id, latest)
+            if count:
+                self.log.warning("deliveries_pulled_in", endpoint=endpoint_id, count=count)
 
     # -- sending -----------------------------------------------------------------------------
     def _send_guarded(self, lane: _Lane, ident: str, raw: str) -> None:
@@ -370,7 +382,12 @@ class Notifier:
     ) -> None:
         schedule: Sequence[float] = self.policy.retry_schedule
         delay = retry_delay(
-            schedule, record.attempts, self.policy.jitter, random.random(), outcome.retry_after_s
+            schedule,
+            record.attempts,
+            self.policy.jitter,
+            random.random(),
+            outcome.retry_after_s,
+            self.policy.max_retry_after_s,
         )
         if delay is None:
             self.store.dead_letter(record.endpoint, ident, record.to_json(), record.last_error)

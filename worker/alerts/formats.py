@@ -12,6 +12,14 @@ from datetime import datetime
 from typing import Any
 
 from worker.alerts.envelope import EventType, envelope
+from worker.alerts.escaping import (
+    discord_text,
+    safe_url,
+    slack_link_text,
+    slack_text,
+    slack_url,
+    without_mentions,
+)
 
 DIGEST = EventType.ALERT_DIGEST
 _DISCORD_MAX_EMBEDS = 10
@@ -51,35 +59,49 @@ def headline(envelope: dict[str, Any]) -> tuple[str, str, str]:
 
 
 def slack_line(envelope: dict[str, Any]) -> str:
+    """One alert as mrkdwn; every piece of feed text escaped (worker/alerts/escaping.py)."""
     label, title, url = headline(envelope)
-    link = f"<{url}|{title or url}>" if url else title
-    snippet = first_snippet(envelope.get("data", {}))
+    link = f"<{slack_url(url)}|{slack_link_text(title or url)}>" if url else slack_text(title)
+    snippet = slack_text(first_snippet(envelope.get("data", {})))
     quoted = f"\n> {snippet}" if snippet else ""
-    return f"*[{label}]* {link}{quoted}"
+    return f"*[{slack_text(label)}]* {link}{quoted}"
 
 
 def slack_body(envelopes: Sequence[dict[str, Any]]) -> str:
     lines = [slack_line(e) for e in envelopes]
-    return dumps({"text": "\n".join(lines), "username": "wirewatch"})
+    # link_names off: Slack turns no bare "@name" into a mention
+    return dumps({"text": "\n".join(lines), "username": "wirewatch", "link_names": False})
 
 
 def discord_embed(envelope: dict[str, Any]) -> dict[str, Any]:
     label, title, url = headline(envelope)
     embed: dict[str, Any] = {
-        "title": (title or label)[:256],
-        "footer": {"text": f"wirewatch · {label}"},
+        "title": _clipped(discord_text(title or label), 256),
+        "footer": {"text": without_mentions(f"wirewatch · {label}")},  # no markdown in footers
     }
     if url:
-        embed["url"] = url
-    snippet = first_snippet(envelope.get("data", {}))
+        embed["url"] = safe_url(url)
+    snippet = discord_text(first_snippet(envelope.get("data", {})))
     if snippet:
         embed["description"] = snippet
     return embed
 
 
+def _clipped(escaped: str, limit: int) -> str:
+    """At most `limit` characters, never ending in half an escape ("\\" without its char)."""
+    clipped = escaped[:limit]
+    trailing = len(clipped) - len(clipped.rstrip("\\"))
+    return clipped[:-1] if trailing % 2 else clipped
+
+
 def discord_body(envelopes: Sequence[dict[str, Any]]) -> str:
     embeds = [discord_embed(e) for e in envelopes[:_DISCORD_MAX_EMBEDS]]
-    body: dict[str, Any] = {"username": "wirewatch", "embeds": embeds}
+    # No mention of anyone, whatever the text holds (Discord's own guarantee, beyond escaping).
+    body: dict[str, Any] = {
+        "username": "wirewatch",
+        "embeds": embeds,
+        "allowed_mentions": {"parse": []},
+    }
     extra = len(envelopes) - len(embeds)
     if extra > 0:
         body["content"] = f"and {extra} more alert(s)"

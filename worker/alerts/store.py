@@ -185,6 +185,15 @@ class DeliveryStore:
         pipe.zrem(self.keys.endpoint_due(endpoint_id), ident)
         pipe.execute()
 
+    def pull_in(self, endpoint_id: str, latest: float) -> int:
+        """Bring the deliveries due after `latest` forward to it; how many there were (ones a
+        version that did not cap Retry-After parked years away)."""
+        key = self.keys.endpoint_due(endpoint_id)
+        far: Any = self.client.zrangebyscore(key, f"({latest!r}", "+inf")
+        if far:
+            self.client.zadd(key, dict.fromkeys(far, latest), xx=True)
+        return len(far)
+
     def first_due(self, endpoint_id: str) -> float | None:
         first: Any = self.client.zrange(self.keys.endpoint_due(endpoint_id), 0, 0, withscores=True)
         return float(first[0][1]) if first else None

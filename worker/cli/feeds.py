@@ -105,6 +105,9 @@ def print_health(rt: Any, out: TextIO = sys.stdout) -> int:
         error = states[feed.url].get("last_error")
         if states[feed.url].get("status") == "error" and error:
             print(f"  {feed.name or feed.url}: {error}", file=out)
+        if states[feed.url].get("deferred_items"):  # over scheduler.max_new_items last poll
+            left = states[feed.url]["deferred_items"]
+            print(f"  {feed.name or feed.url}: {left} new items left for later polls", file=out)
     if rt.settings.websub.enabled:
         print_websub(rt, out)
     return 0

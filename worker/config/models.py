@@ -198,6 +198,8 @@ class DeliveryConfig(_Section):
     breaker_threshold: Annotated[int, Field(ge=1)] = 5
     breaker_cooldown: Duration = 30.0
     breaker_max_cooldown: Duration = 1800.0
+    # The longest wait a 429/503 Retry-After may impose; None: the schedule's largest step.
+    max_retry_after: Duration | None = None
 
 
 class FetchConfig(_Section):
@@ -248,6 +250,10 @@ class SchedulerConfig(_Section):
     stale_minimum: Duration = 2 * 86400.0
     unhealthy_after: Duration | None = None  # failing this long: a feed.unhealthy webhook
     unhealthy_notify: list[str] = Field(default_factory=list)
+    # New entries queued per poll of a feed, newest first; the rest come on later polls.
+    max_new_items: Annotated[int, Field(ge=1)] = 200
+    # Largest queued item (its JSON); longer text is trimmed and the trim recorded on the item.
+    max_item_bytes: Annotated[ByteSize, Field(ge=10_000)] = 1_000_000
 
     @model_validator(mode="after")
     def _bounds_in_order(self) -> SchedulerConfig:

@@ -28,6 +28,18 @@ _REFERENCE = re.compile(
     r"|(?P<other>\$\{[^}]*\}?)"
 )
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+# Values an alias may add when it is used again (each use builds its values again). Real configs
+# use aliases for a few shared settings; an alias bomb (aliases of lists of aliases, nine levels
+# in 300 bytes) would build billions of values, so building stops past the file's own nodes plus
+# this many, with the line of the value that went over.
+MAX_ALIAS_VALUES = 100_000
+
+
+class _TooManyValues(Exception):
+    """Building went over the budget; `line` is that of the innermost key being built (where
+    the alias that expands too far is used), filled in on the way out."""
+
+    line: int | None = None
 
 
 @dataclass
@@ -79,6 +91,12 @@ def read_document(path: Path, env: Mapping[str, str]) -> tuple[Document | None, 
     try:
         root = yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
         return _Builder(label, env).document(root)
+    except _TooManyValues as exc:
+        message = (
+            f"aliases (*name) expand to more than {MAX_ALIAS_VALUES:,} values beyond the file's"
+            " own: refused (an alias bomb?)"
+        )
+        return None, [Problem(Origin(label, exc.line), (), message)]
     except yaml.MarkedYAMLError as exc:
         return None, [_syntax_problem(label, exc)]
     except yaml.YAMLError as exc:
@@ -96,6 +114,22 @@ def _syntax_problem(label: str, exc: yaml.MarkedYAMLError) -> Problem:
     return Problem(Origin(label, line), (), f"YAML syntax error: {what}{column}")
 
 
+def _distinct_nodes(root: Node) -> int:
+    """How many nodes the file holds, each counted once however many aliases name it."""
+    seen: set[int] = set()
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, SequenceNode):
+            stack.extend(node.value)
+        elif isinstance(node, MappingNode):
+            stack.extend(child for pair in node.value for child in pair)
+    return len(seen)
+
+
 def _line(node: Node) -> int:
     return int(node.start_mark.line) + 1
 
@@ -109,6 +143,7 @@ class _Builder:
         self.doc = Document()
         self._constructor = SafeConstructor()
         self._building: set[int] = set()  # ids of nodes being built, to stop recursive aliases
+        self._budget = 0  # values left to build, each use of an alias counted (document())
 
     def document(self, root: Node | None) -> tuple[Document | None, list[Problem]]:
         if root is None:  # an empty file contributes nothing, which is fine
@@ -117,6 +152,7 @@ class _Builder:
             kind = "a list" if isinstance(root, SequenceNode) else "a single value"
             message = f"the top level must be a mapping of sections (feeds:, ...), not {kind}"
             return None, [Problem(Origin(self.label, _line(root)), (), message)]
+        self._budget = _distinct_nodes(root) + MAX_ALIAS_VALUES
         # A section left empty (`webhooks:` with every entry commented out) means "not set".
         sections = self._mapping(root, ())
         self.doc.data = {key: value for key, value in sections.items() if value is not None}
@@ -126,6 +162,9 @@ class _Builder:
         self.doc.problems.append(Problem(Origin(self.label, line), path, message))
 
     def _build(self, node: Node, path: DataPath, line: int) -> Any:
+        self._budget -= 1
+        if self._budget < 0:
+            raise _TooManyValues
         self.doc.origins[path] = Origin(self.label, line)
         if id(node) in self._building:
             self._problem(line, path, "an alias refers to itself")
@@ -148,10 +187,14 @@ class _Builder:
         entries: dict[str, tuple[Node, Node]] = {}
         for key_node, value_node in node.value:
             entries[self._key(key_node)] = (key_node, value_node)  # later keys override merged ones
-        return {
-            key: self._build(value_node, (*path, key), _line(key_node))
-            for key, (key_node, value_node) in entries.items()
-        }
+        built = {}
+        for key, (key_node, value_node) in entries.items():
+            try:
+                built[key] = self._build(value_node, (*path, key), _line(key_node))
+            except _TooManyValues as exc:
+                exc.line = exc.line or _line(key_node)
+                raise
+        return built
 
     def _check_duplicate_keys(self, node: MappingNode, path: DataPath) -> None:
         first_line: dict[str, int] = {}

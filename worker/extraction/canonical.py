@@ -1,6 +1,8 @@
 """Canonical URLs: one spelling per article, so the same story reached by different links dedupes.
 
-Everything here is pure string work over `urllib.parse`; nothing touches the network.
+Everything here is pure string work over `urllib.parse` and the public suffix list snapshot that
+the `publicsuffixlist` package ships (read from the installed package; nothing touches the
+network).
 
 `canonical_url` normalises a URL's spelling (RFC 3986 syntax-based normalisation plus removal of
 tracking parameters). It deliberately keeps `www.` and `m.` hosts apart: whether they serve the
@@ -10,9 +12,12 @@ same page is for the page itself to say, which `choose_canonical` lets it do thr
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from urllib.parse import SplitResult, unquote_plus, urljoin, urlsplit, urlunsplit
+
+from publicsuffixlist import PublicSuffixList
 
 # Query parameters that only say how the reader arrived (campaign, click and share tracking).
 # They never select content, so two links differing only in them are the same article. Matched
@@ -102,37 +107,31 @@ def url_key(url: str) -> str:
 
 
 def same_site(host_a: str, host_b: str) -> bool:
-    """Whether two host names belong to the same registrable site (approximately).
-
-    Without a public-suffix list the registrable site is taken as the last two labels, or the
-    last three when the host ends in a country code preceded by a generic second level such as
-    `co.uk`, `com.au`, `ne.jp` (see `_registrable`). Shared hosting suffixes like `github.io`
-    are not known, so two tenants of one are wrongly taken as one site; IP addresses only match
-    themselves.
+    """Whether two host names belong to the same registrable site: the same label under a public
+    suffix of the Public Suffix List, its private section included, so `foo.github.io` and
+    `bar.github.io` (two tenants of a shared host) are two sites while `www.bbc.co.uk` and
+    `m.bbc.co.uk` are one. A host that is itself a public suffix (`co.uk`, `github.io`) is a
+    site of no one's but its own; IP addresses only match themselves.
     """
     a, b = host_a.lower().rstrip("."), host_b.lower().rstrip(".")
     if a == b:
         return bool(a)
     if _is_ip(a) or _is_ip(b):
         return False
-    site = _registrable(a)
-    return site is not None and site == _registrable(b)
+    site = registrable_domain(a)
+    return site is not None and site == registrable_domain(b)
 
 
-# Generic second-level labels under country-code TLDs (co.uk, com.au, or.jp, gov.br, …).
-_GENERIC_SECOND_LEVEL = frozenset(
-    {"co", "com", "net", "org", "gov", "edu", "ac", "ne", "or", "go", "gob", "nic", "mil", "ltd"}
-)
+def registrable_domain(host: str) -> str | None:
+    """The host's public suffix plus one label (`bbc.co.uk`, `foo.github.io`), or None when the
+    host is a public suffix itself. Unknown top-level domains count as public suffixes."""
+    return _suffix_list().privatesuffix(host.lower().rstrip("."))
 
 
-def _registrable(host: str) -> str | None:
-    labels = host.split(".")
-    keep = 2
-    if len(labels[-1]) == 2 and len(labels) >= 3 and labels[-2] in _GENERIC_SECOND_LEVEL:
-        keep = 3
-    if len(labels) < keep or not all(labels[-keep:]):
-        return None
-    return ".".join(labels[-keep:])
+@functools.cache
+def _suffix_list() -> PublicSuffixList:
+    """The list from the snapshot inside the package (never fetched), parsed once (~0.1 s)."""
+    return PublicSuffixList()
 
 
 def _is_ip(host: str) -> bool:

@@ -9,8 +9,15 @@ pushes both come through here, so an entry is queued once whichever brings it fi
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from worker.feeds.newitems import (
+    DEFAULT_MAX_ITEM_BYTES,
+    DEFAULT_MAX_NEW_ITEMS,
+    fit_item,
+    newest_first,
+)
 from worker.queue.connection import Client
 from worker.queue.keys import Keys, short_hash
 from worker.records import FeedItem
@@ -44,6 +51,19 @@ return added
 _SERIALISE_WITHOUT_LOOKUP = 3  # up to this many parsed entries: no ZMSCORE trip first
 
 
+@dataclass(frozen=True)
+class IntakeLimits:
+    retention_s: float  # an entry absent from its feed this long is forgotten
+    max_new_items: int = DEFAULT_MAX_NEW_ITEMS  # queued per call, newest first (newitems.py)
+    max_item_bytes: int = DEFAULT_MAX_ITEM_BYTES  # JSON of one queued item; longer text trimmed
+
+
+@dataclass(frozen=True)
+class Queued:
+    added: int  # items queued
+    deferred: int  # new items left for later polls (max_new_items)
+
+
 def seen_member(item: FeedItem) -> str:
     """The entry's member in its feed's seen set (Keys.feed_seen)."""
     return short_hash(item.entry_id)
@@ -51,12 +71,13 @@ def seen_member(item: FeedItem) -> str:
 
 class EntryIntake:
     def __init__(
-        self, client: Client, keys: Keys, clock: Callable[[], float], retention_s: float
+        self, client: Client, keys: Keys, clock: Callable[[], float], limits: IntakeLimits, log: Any
     ) -> None:
         self.client = client
         self.keys = keys
         self.clock = clock
-        self.retention_s = retention_s
+        self.limits = limits
+        self.log = log
         self._enqueue = client.register_script(_ENQUEUE_NEW)
 
     def enqueue(
@@ -65,11 +86,16 @@ class EntryIntake:
         items: Sequence[FeedItem],
         also_seen: Sequence[str] = (),
         keep: int = 0,
-    ) -> int:
-        """Queue the items (all of `feed_url`) whose identity was never seen; atomic with
-        marking them seen, and marking seen again the members `also_seen` (items of the body
-        not parsed again). With `keep`, the feed's seen set is cut to its `keep` most recently
-        seen entries (seen.py); a partial body (a WebSub push) passes 0.
+        formers: Sequence[str] = (),
+    ) -> Queued:
+        """Queue the items (all of `feed_url`) whose identity was never seen, at most
+        `max_new_items` of them, the newest; atomic with marking them seen, and marking seen
+        again the members `also_seen` (items of the body not parsed again). New items over the
+        limit are neither queued nor marked seen: later polls bring them. `formers` holds, per
+        item, the entry hash of its identity under an earlier rule, or "" (guids.py): an item
+        seen under it counts as seen, so an upgrade queues nothing twice. With `keep`, the feed's
+        seen set is cut to its `keep` most recently seen entries (seen.py); a partial body (a
+        WebSub push) passes 0.
 
         Many entries (a feed's first poll, or one parsed whole) mostly repeat entries already
         seen, so they are looked up first and only the unknown ones are serialised (JSON is
@@ -77,16 +103,47 @@ class EntryIntake:
         The script checks again: an entry known here but forgotten meanwhile (retention) was
         queued back then, and is only marked seen again."""
         if not items and not also_seen:
-            return 0
+            return Queued(0, 0)
         now = self.clock()
         members = [seen_member(item) for item in items]
-        scores: Any = [None] * len(items)
-        if len(items) > _SERIALISE_WITHOUT_LOOKUP:
-            scores = self.client.zmscore(self.keys.feed_seen(feed_url), members)
-        args: list[Any] = [now, now - self.retention_s, keep, short_hash(feed_url)]
-        for item, member, score in zip(items, members, scores, strict=True):
-            args += [member, "" if score is not None else item.to_json()]
+        seen = self._seen(feed_url, members, formers)
+        unseen = [i for i, was_seen in enumerate(seen) if not was_seen]
+        chosen = newest_first(items, unseen, self.limits.max_new_items)
+        args: list[Any] = [now, now - self.limits.retention_s, keep, short_hash(feed_url)]
+        for index in sorted(chosen.queue):  # in document order, as before
+            args += [members[index], self._serialised(items[index])]
+        for member, was_seen in zip(members, seen, strict=True):
+            if was_seen:
+                args += [member, ""]
         for member in also_seen:
             args += [member, ""]
         keys = [self.keys.feed_seen(feed_url), self.keys.seen_entries, self.keys.items_stream]
-        return int(self._enqueue(keys=keys, args=args))
+        return Queued(int(self._enqueue(keys=keys, args=args)), chosen.deferred)
+
+    def _seen(self, feed_url: str, members: Sequence[str], formers: Sequence[str]) -> list[bool]:
+        """Whether each member, or its former identity, is in the feed's seen set or in the
+        index of earlier versions (as `<feed hash>:<entry hash>`). A few members with no former
+        are not looked up (the script checks each again before queueing)."""
+        wanted = [f for f in formers if f]
+        few = min(_SERIALISE_WITHOUT_LOOKUP, self.limits.max_new_items)
+        if len(members) <= few and not wanted:
+            return [False] * len(members)
+        feed_part = short_hash(feed_url)
+        names = [*members, *wanted]
+        pipe = self.client.pipeline(transaction=False)
+        pipe.zmscore(self.keys.feed_seen(feed_url), names)
+        pipe.zmscore(self.keys.seen_entries, [f"{feed_part}:{name}" for name in names])
+        in_feed, in_legacy = pipe.execute()
+        found = [a is not None or b is not None for a, b in zip(in_feed, in_legacy, strict=True)]
+        former_found = iter(found[len(members) :])
+        by_former = [bool(f) and next(former_found) for f in formers] or [False] * len(members)
+        return [a or b for a, b in zip(found[: len(members)], by_former, strict=True)]
+
+    def _serialised(self, item: FeedItem) -> str:
+        """The item's JSON, its long text trimmed to `max_item_bytes` (newitems.fit_item)."""
+        fitted = fit_item(item, self.limits.max_item_bytes)
+        if fitted.trimmed:
+            self.log.warning("feed_item_trimmed", feed=item.feed_name, entry=item.entry_id[:200],
+                             trimmed=fitted.trimmed,
+                             max_item_bytes=self.limits.max_item_bytes)  # fmt: skip
+        return fitted.to_json()

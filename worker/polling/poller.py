@@ -23,8 +23,9 @@ from enum import StrEnum
 from typing import Any
 
 from worker.errors import FetchError
-from worker.feeds.intake import EntryIntake
+from worker.feeds.intake import EntryIntake, IntakeLimits
 from worker.feeds.model import FeedLike, feed_name
+from worker.feeds.newitems import DEFAULT_MAX_ITEM_BYTES, DEFAULT_MAX_NEW_ITEMS, former_members
 from worker.feeds.parse import (
     FeedDelta,
     ParsedFeed,
@@ -64,6 +65,11 @@ class PollPolicy:
     max_interval_s: float = 4 * 3600.0
     adaptive: bool = True
     health: HealthPolicy = field(default_factory=HealthPolicy)
+    max_new_items: int = DEFAULT_MAX_NEW_ITEMS  # per poll, newest first (newitems.py)
+    max_item_bytes: int = DEFAULT_MAX_ITEM_BYTES  # JSON of one queued item; longer text trimmed
+
+    def intake_limits(self) -> IntakeLimits:
+        return IntakeLimits(self.seen_retention_s, self.max_new_items, self.max_item_bytes)
 
     def bounds(self, feed: FeedLike) -> IntervalBounds:
         return IntervalBounds(
@@ -111,6 +117,11 @@ def parsed_facts(delta: FeedDelta) -> dict[str, str]:
     return facts
 
 
+# What a poll that left new items for later stores instead of the body's hash, validators and
+# known items: the next poll fetches and parses the feed whole, and finds them new again.
+_PARSE_WHOLE_NEXT_TIME = {"body_hash": "", "etag": "", "last_modified": "", "known_entries": ""}
+
+
 @dataclass
 class _Success:
     headers: Mapping[str, str]
@@ -139,7 +150,7 @@ class FeedPoller:
         self.clock = clock
         self.rand = rand
         self.alerts = alerts
-        self.intake = EntryIntake(client, keys, clock, policy.seen_retention_s)
+        self.intake = EntryIntake(client, keys, clock, policy.intake_limits(), log)
         self._log_polls = _logs_info(log)
         self.on_parsed: ParsedHook | None = None
 
@@ -205,12 +216,20 @@ class FeedPoller:
         items = [to_feed_item(e, feed.url, name, list(feed.tags)) for e in delta.feed.entries]
         kept = [k.identity for k in delta.kept]
         keep = entries_to_keep(len(items) + len(kept))  # the whole body was seen: bound it
-        added = self.intake.enqueue(feed.url, items, also_seen=kept, keep=keep)
+        formers = former_members(delta.feed.entries)
+        queued = self.intake.enqueue(feed.url, items, also_seen=kept, keep=keep, formers=formers)
+        added = queued.added
         updates = {**validators(result), "body_hash": body_hash, **parsed_facts(delta)}
         if self.on_parsed is not None:
             self.on_parsed(feed, result.url, result.headers, delta.feed)
             updates["hook_saw_body"] = "1"
         updates["known_entries"] = encode_known(delta.known) if delta.known is not None else ""
+        updates["deferred_items"] = str(queued.deferred) if queued.deferred else ""
+        if queued.deferred:
+            updates.update(_PARSE_WHOLE_NEXT_TIME)
+            limit = self.policy.max_new_items
+            self.log.warning("feed_items_deferred", feed=name, queued=added,
+                             deferred=queued.deferred, max_new_items=limit)  # fmt: skip
         if added:
             updates["last_new_item"] = str(self.clock())
         return _Success(result.headers, updates, added)

@@ -46,7 +46,14 @@ def endpoints(settings: Settings) -> dict[str, Endpoint]:
 def delivery_policy(settings: Settings) -> DeliveryPolicy:
     d = settings.delivery
     breaker = BreakerPolicy(d.breaker_threshold, d.breaker_cooldown, d.breaker_max_cooldown)
-    return DeliveryPolicy(tuple(d.retry_schedule), d.timeout, d.jitter, d.concurrency, breaker)
+    return DeliveryPolicy(
+        tuple(d.retry_schedule),
+        d.timeout,
+        d.jitter,
+        d.concurrency,
+        breaker,
+        max_retry_after_s=d.max_retry_after,
+    )
 
 
 def take_alerts(notifier: Notifier, consumer: StreamConsumer, block_ms: int | None) -> int:

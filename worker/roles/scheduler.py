@@ -47,6 +47,8 @@ def poll_policy(settings: Settings) -> PollPolicy:
         max_interval_s=s.max_interval,
         adaptive=s.adaptive,
         health=health_policy(settings),
+        max_new_items=s.max_new_items,
+        max_item_bytes=s.max_item_bytes,
     )
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from worker.feeds.intake import EntryIntake
 from worker.feeds.model import FeedLike, feed_name
+from worker.feeds.newitems import former_members
 from worker.feeds.parse import FeedParseError, parse_feed, to_feed_item
 from worker.queue.connection import write_hash
 from worker.websub.decisions import (
@@ -189,7 +190,8 @@ class Callbacks:
             return
         name = feed_name(feed)
         items = [to_feed_item(e, feed.url, name, list(feed.tags)) for e in parsed.entries]
-        added = self.intake.enqueue(feed.url, items)
+        formers = former_members(parsed.entries)
+        added = self.intake.enqueue(feed.url, items, formers=formers).added
         now = self.clock()
         if added:
             write_hash(
