@@ -27,6 +27,7 @@ from pydantic import (
     model_validator,
 )
 
+from worker.archive.settings import ArchiveConfig, SpikeConfig
 from worker.dedupe.settings import DedupeConfig
 from worker.errors import QueryError
 from worker.rules import parse_query
@@ -108,6 +109,7 @@ class WatchlistConfig(_Section):
     name: str = ""  # the id when not given
     query: str
     notify: list[str] = Field(default_factory=list)
+    spike: SpikeConfig | None = None  # opt-in spike alerts (worker/archive/spikes.py)
 
     @model_validator(mode="before")
     @classmethod
@@ -320,6 +322,7 @@ class Settings(_Section):
     worker: WorkerConfig = Field(default_factory=WorkerConfig)
     dedupe: DedupeConfig = Field(default_factory=DedupeConfig)
     websub: WebSubConfig = Field(default_factory=WebSubConfig)
+    archive: ArchiveConfig = Field(default_factory=ArchiveConfig)
     log: LogConfig = Field(default_factory=LogConfig)
 
     @field_validator("redis_url")
