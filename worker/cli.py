@@ -35,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("worker", "fetch, extract, dedupe and match queued items"),
         ("notifier", "deliver alerts to webhooks"),
         ("websub", "subscribe at the hubs feeds name and take their pushes (websub.enabled)"),
+        ("archiver", "store processed articles in the archive, prune it, send spike alerts"),
         ("check", "validate the configuration"),
         ("match", "run a query or watchlist against text, an HTML file or a URL"),
         ("reload", "validate the config and switch every running worker to its watchlists"),
@@ -138,12 +139,14 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_role(args: argparse.Namespace) -> int:
     from worker import service
+    from worker.archive.role import run_archiver
 
     settings, path = load(args)
     role = {
         "scheduler": service.run_scheduler,
         "worker": service.run_worker,
         "websub": service.run_websub,
+        "archiver": run_archiver,
     }.get(args.command, service.run_notifier)
     stop = stop_event_on_signals()
 
@@ -186,7 +189,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 def supervised_roles(settings: Settings) -> tuple[str, ...]:
     from worker.supervisor import ROLES
 
-    return (*ROLES, "websub") if settings.websub.enabled else ROLES
+    roles = (*ROLES, "archiver") if settings.archive.enabled else ROLES
+    return (*roles, "websub") if settings.websub.enabled else roles
 
 
 def run_once_and_report(rt: Any) -> int:
@@ -241,6 +245,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "worker": cmd_role,
     "notifier": cmd_role,
     "websub": cmd_role,
+    "archiver": cmd_role,
     "match": cmd_match,
     "reload": cmd_reload,
 }

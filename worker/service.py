@@ -172,7 +172,12 @@ class Runtime:
         consumer = self._consumer(
             "worker", self.keys.items_stream, ITEMS_GROUP, self.keys.items_dead
         )
-        return WorkerLoop(consumer, processor, s.worker.concurrency, s.worker.batch, self.log)
+        from worker.archive.role import archive_sink
+
+        sink = archive_sink(self)
+        loop = WorkerLoop(consumer, processor, s.worker.concurrency, s.worker.batch, self.log)
+        loop.archive = sink.put if sink is not None else None
+        return loop
 
     def notifier(self) -> Notifier:
         policy = delivery_policy(self.settings)
@@ -295,6 +300,9 @@ def deliver_until_settled(notifier: Notifier, consumer: StreamConsumer) -> None:
 def run_once(rt: Runtime) -> dict[str, int]:
     summary = dict(poll_all(rt))
     summary["items_processed"] = rt.worker_loop().run_until_drained()
+    from worker.archive.role import drain_archive
+
+    summary["articles_archived"] = drain_archive(rt)
     notifier = rt.notifier()
     deliver_until_settled(notifier, rt.alerts_consumer())
     summary["deliveries_pending"] = int(rt.client.hlen(rt.keys.deliveries))

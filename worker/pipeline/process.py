@@ -32,6 +32,7 @@ class ProcessResult:
     article: Article | None = None
     story: StoryAssignment | None = None
     updates: int = 0
+    matched: tuple[str, ...] = ()  # the watchlists that matched (alerted now or before)
 
 
 def item_identity(item: FeedItem) -> str:
@@ -124,7 +125,7 @@ class ItemProcessor:
             # yet, so the growth they brought is announced from here (at most once, in Redis).
             grown = replace(story, articles=self.stories.articles(story.story_id, now.timestamp()))
             updates += self._announce_growth(article, grown, rules, now)
-        return ProcessResult("alerted", emitted, article, story, updates)
+        return ProcessResult("alerted", emitted, article, story, updates, tuple(hits))
 
     def _announce_growth(
         self, article: Article, story: StoryAssignment, rules: WatchlistSet, now: datetime

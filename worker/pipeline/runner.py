@@ -7,12 +7,13 @@ is dead-lettered with its error. Nothing here lets one bad item stop the others.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from worker.observability.resilience import keep_running
-from worker.pipeline.process import ItemProcessor
+from worker.pipeline.process import ItemProcessor, ProcessResult
 from worker.queue.streams import Entry, StreamConsumer
 from worker.records import FeedItem
 
@@ -26,6 +27,8 @@ class WorkerLoop:
     concurrency: int
     batch: int
     log: Any
+    # Hands each processed article on (to the archive stream) before its item is acked.
+    archive: Callable[[FeedItem, ProcessResult], None] | None = None
 
     def handle(self, entry: Entry) -> bool:
         """Process one entry; True when it was acked (done or dead-lettered)."""
@@ -35,6 +38,8 @@ class WorkerLoop:
             item = FeedItem.from_json(fields["item"])
             log = log.bind(feed=item.feed_name, item=item.link or item.entry_id)
             result = self.processor.process(item)
+            if self.archive is not None:
+                self.archive(item, result)
         except Exception as exc:
             log.exception("item_failed", error=str(exc))
             dead = self.consumer.fail(entry, f"{type(exc).__name__}: {exc}")
