@@ -55,6 +55,11 @@ def build_parser() -> argparse.ArgumentParser:
     target.add_argument("--watchlist", help="the id of a configured watchlist")
     match.add_argument("source", nargs="?", default="-", help="FILE, URL or - for stdin")
     OPS_COMMANDS.update(opscli.register(sub, config_help))
+    from worker.archive import cli as archive_cli
+
+    archive_commands, archive_ops = archive_cli.register(sub, config_help)
+    ARCHIVE_COMMANDS.update(archive_commands)
+    OPS_COMMANDS.update(archive_ops)
     return parser
 
 
@@ -63,6 +68,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command in OPS_COMMANDS:
             return run_ops(args)
+        if args.command in ARCHIVE_COMMANDS:
+            return ARCHIVE_COMMANDS[args.command](args, load(args)[0])
         return COMMANDS[args.command](args)
     except ConfigError as exc:
         print_problems(exc.problems)
@@ -221,6 +228,7 @@ def load_config_if_needed(args: argparse.Namespace) -> Settings | None:
 
 
 OPS_COMMANDS: dict[str, Callable[[argparse.Namespace, Any], int]] = {}
+ARCHIVE_COMMANDS: dict[str, Callable[[argparse.Namespace, Any], int]] = {}  # search, backtest
 
 
 def cmd_feeds(args: argparse.Namespace) -> int:
