@@ -4,13 +4,13 @@ The model, per watchlist that opted in (`spike: {bucket, min_stories, sensitivit
 
 - the count of a bucket is the number of distinct stories among the articles the watchlist
   matched in it (buckets are aligned to the epoch, so hourly buckets are clock hours, UTC);
-- the level is an EWMA of the past buckets' counts (half-life one week, zeros included), from
-  the watchlist's first match within the last four weeks;
+- the level is an EWMA of the past buckets' counts (half-life one week, zeros included, started
+  at their mean), from the watchlist's first match within the last four weeks;
 - a seasonal factor scales it to this bucket's place in the week (same weekday and time of day)
   once two weeks of history exist, else in the day (same time of day) once two days exist: the
   mean of those same-place buckets over the overall mean, shrunk towards 1 by `_SHRINK` pseudo
   observations, so a place seen twice cannot swing the baseline far;
-- the expectation λ is inflated by two standard errors of its estimate, sqrt(λ / n) with n the
+- the expectation λ is inflated by one standard error of its estimate, sqrt(λ / n) with n the
   EWMA's effective sample size, or the same-place buckets (plus the pseudo observations) when a
   seasonal factor applies, so the uncertainty of a short history is not mistaken for a spike;
 - the bucket is a spike when its count c is at least `min_stories` and the Poisson upper tail
@@ -45,7 +45,7 @@ HISTORY_S = 28 * 86400.0
 HALF_LIFE_S = 7 * 86400.0
 DAY_S, WEEK_S = 86400.0, 7 * 86400.0
 _SHRINK = 2.0  # pseudo observations pulling a seasonal factor towards 1
-_Z = 2.0  # standard errors added to λ
+_Z = 1.0  # standard errors added to λ
 _MIN_HISTORY_S = DAY_S  # no verdict before a day of history
 _FLOOR = 0.05  # the least λ: a watchlist quiet so far still expects something
 _CHECK_EVERY_S = 60.0
@@ -96,10 +96,10 @@ def expected_stories(counts: Sequence[int], first: int, now_bucket: int, bucket_
     """λ for bucket `now_bucket` from the counts of buckets first .. now_bucket - 1 (module doc)."""
     n = len(counts)
     alpha = 1.0 - 0.5 ** (bucket_s / HALF_LIFE_S)
-    level = counts[0]
-    for count in counts[1:]:
-        level += alpha * (count - level)
     mean = sum(counts) / n
+    level = mean  # started at the mean, not the first bucket, which may be an outlier
+    for count in counts:
+        level += alpha * (count - level)
     factor, effective = 1.0, min(n, (2.0 - alpha) / alpha)
     for period in (WEEK_S, DAY_S):
         if period % bucket_s or n * bucket_s < 2 * period:
