@@ -37,7 +37,7 @@ def register(sub: Any, config_help: str) -> tuple[dict[str, Handler], dict[str, 
     found.add_argument("query", help="a query in the watchlist language")
     found.add_argument("--since", type=_duration, default=7 * 86400.0, help="default 7d")
     found.add_argument("--watchlist", help="only articles this watchlist matched")
-    found.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
+    found.add_argument("--limit", type=int, default=20, help="at most this many (default 20)")
     tried = sub.add_parser("backtest", help="what a query or watchlist would have caught")
     what = tried.add_mutually_exclusive_group(required=True)
     what.add_argument("--query", help="a query in the watchlist language")

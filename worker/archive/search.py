@@ -17,6 +17,7 @@ from worker.archive.prefilter import prefilter
 from worker.archive.record import ArchivedArticle
 from worker.archive.store import ArchiveStore
 from worker.rules import Matcher, parse_query
+from worker.rules.compiled import compile_check
 
 _RULE = "query"
 
@@ -77,6 +78,9 @@ class CompiledQuery:
         self.text = query
         self.node = parse_query(query)
         self.matcher = Matcher({_RULE: self.node})
+        # The matcher's own compiled test of this rule: what `Matcher.matching` runs after its
+        # presearch index, which the database's prefilter has already done the work of.
+        self.check = compile_check(self.node)
         self.condition = prefilter(self.node)
 
     def hit(self, record: ArchivedArticle, doc: Any) -> ArticleHit:
@@ -102,7 +106,7 @@ def search(
     query: str,
     since: float,
     watchlist: str | None = None,
-    limit: int = 50,
+    limit: int = 20,
 ) -> SearchResult:
     """The newest `limit` archived articles since `since` (unix seconds) that `query` matches;
     with `watchlist`, only among those that watchlist matched when they arrived."""
@@ -113,7 +117,7 @@ def search(
     for record in store.candidates(compiled.condition, since, watchlist=watchlist):
         examined += 1
         doc = record.document()
-        if not compiled.matcher.matching(doc):
+        if not compiled.check(doc):
             continue
         if len(hits) == limit:
             more = True
@@ -192,7 +196,7 @@ def _tally(compiled: CompiledQuery, store: ArchiveStore, since: float, samples: 
     for record in store.candidates(compiled.condition, since):
         tally.examined += 1
         doc = record.document()
-        if not compiled.matcher.matching(doc):
+        if not compiled.check(doc):
             continue
         tally.articles += 1
         story = record.story_id or record.article_id
