@@ -171,3 +171,13 @@ def test_alerts_since_and_watchlist_filters(
         redis_url=redis_url,
     )
     assert [json.loads(line)["title"] for line in week.stdout.splitlines()] == ["1h old", "30h old"]
+
+
+def test_run_supervises_the_archiver_unless_the_archive_is_off(tmp_path: Path) -> None:
+    from worker.cli import supervised_roles
+    from worker.config import load_config
+
+    on = load_config(write_config(tmp_path, "p", []), {})
+    assert supervised_roles(on) == ("scheduler", "worker", "notifier", "archiver")
+    off = load_config(write_config(tmp_path, "p", [], archive={"enabled": False}), {})
+    assert "archiver" not in supervised_roles(off)
