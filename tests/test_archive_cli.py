@@ -129,6 +129,11 @@ def test_run_once_archives_every_article_and_search_agrees_with_the_alerts(
         redis_url=redis_url,
     )
     assert {r["url"] for r in json.loads(found.stdout)["results"]} == alerted_nato
+    state = json.loads(
+        run_cli("status", "--json", "--config", str(config), redis_url=redis_url).stdout
+    )
+    assert state["archive"]["length"] == len(stored)
+    assert (state["archive"]["pending"], state["archive"]["undelivered"]) == (0, 0)
     recent = run_cli("alerts", "--json", "--config", str(config), redis_url=redis_url)
     alerts = [json.loads(line) for line in recent.stdout.splitlines()]
     assert sorted(a["watchlist"] for a in alerts) == ["nato", "olympics", "olympics", "taiwan"]

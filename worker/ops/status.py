@@ -11,7 +11,7 @@ import redis
 from worker.alerts.breaker import BreakerPolicy
 from worker.alerts.store import DeliveryRecord, DeliveryStore
 from worker.queue.connection import Client
-from worker.queue.keys import ALERTS_GROUP, ITEMS_GROUP, Keys
+from worker.queue.keys import ALERTS_GROUP, ARCHIVE_GROUP, ITEMS_GROUP, Keys
 
 
 def stream_status(client: Client, stream: str, group: str) -> dict[str, Any]:
@@ -84,9 +84,11 @@ def collect(
     return {
         "items": stream_status(client, keys.items_stream, ITEMS_GROUP),
         "alerts": alerts,
+        "archive": stream_status(client, keys.archive_stream, ARCHIVE_GROUP),
         "dead_letters": {
             "items": int(client.xlen(keys.items_dead)),
             "alerts": int(client.xlen(keys.deliveries_dead)),
+            "archive": int(client.xlen(keys.archive_dead)),
         },
         "endpoints": [endpoint_status(store, eid, policy, now) for eid in ids],
         "oldest_undelivered_alert_age_s": round(now - min(waiting), 1) if waiting else None,
