@@ -107,12 +107,11 @@ class PostgresArchive:
             " ON CONFLICT (article_id) DO NOTHING"
         )
         rows = [_row(record) for record in records]
+        if not rows:
+            return 0
         with self.db.transaction(), self.db.cursor() as cursor:
-            added = 0
-            for row in rows:
-                cursor.execute(statement, row)
-                added += cursor.rowcount
-        return added
+            cursor.executemany(statement, rows)  # pipelined: one round trip per batch
+            return max(0, cursor.rowcount)  # the rows inserted (a known id inserts none)
 
     def candidates(
         self,
