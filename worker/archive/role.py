@@ -7,6 +7,7 @@ from typing import Any
 
 from worker.archive.archiver import Archiver
 from worker.archive.intake import ArchiveSink
+from worker.archive.spikes import SpikeWatch
 from worker.archive.store import ArchiveStore, open_archive
 from worker.observability.resilience import wait_for_stop
 from worker.queue.keys import ARCHIVE_GROUP
@@ -48,10 +49,8 @@ def build_archiver(rt: Any) -> Archiver:
     return archiver
 
 
-def spike_watch(rt: Any, store: ArchiveStore) -> Any:
+def spike_watch(rt: Any, store: ArchiveStore) -> SpikeWatch | None:
     """The spike detector of the watchlists that opted in; None when none did."""
-    from worker.archive.spikes import SpikeWatch
-
     watched = [w for w in rt.settings.watchlists if w.spike is not None]
     if not watched:
         return None

@@ -37,6 +37,7 @@ from typing import Any
 from worker.alerts.build import iso_utc, webhook_body
 from worker.archive.settings import SpikeConfig
 from worker.archive.store import ArchiveStore
+from worker.config.models import WatchlistConfig
 from worker.queue.connection import Client
 from worker.queue.keys import Keys
 
@@ -140,7 +141,9 @@ def spike_event_id(watchlist_id: str, bucket_start: float) -> str:
     return "sp_" + digest
 
 
-def spike_data(watchlist: Any, verdict: SpikeVerdict, bucket_s: float) -> dict[str, Any]:
+def spike_data(
+    watchlist: WatchlistConfig, verdict: SpikeVerdict, bucket_s: float
+) -> dict[str, Any]:
     """The `data` of an `alert.spike` webhook."""
     start = datetime.fromtimestamp(verdict.bucket_start, UTC)
     end = datetime.fromtimestamp(verdict.bucket_start + bucket_s, UTC)
@@ -162,7 +165,7 @@ class SpikeWatch:
     client: Client
     keys: Keys
     store: ArchiveStore
-    watchlists: Sequence[Any]  # WatchlistConfig with `spike` set
+    watchlists: Sequence[WatchlistConfig]  # those with `spike` set
     log: Any
     clock: Callable[[], float] = time.time
     _next_check: float = field(default=0.0, init=False)
@@ -170,7 +173,12 @@ class SpikeWatch:
 
     @classmethod
     def build(
-        cls, client: Client, keys: Keys, store: ArchiveStore, watchlists: Sequence[Any], log: Any
+        cls,
+        client: Client,
+        keys: Keys,
+        store: ArchiveStore,
+        watchlists: Sequence[WatchlistConfig],
+        log: Any,
     ) -> SpikeWatch:
         watch = cls(client, keys, store, watchlists, log)
         watch._emit = client.register_script(_EMIT_ONCE)
@@ -187,14 +195,18 @@ class SpikeWatch:
         """Judge every watched watchlist's current bucket; returns how many spikes were sent."""
         sent = 0
         for watchlist in self.watchlists:
-            config: SpikeConfig = watchlist.spike
+            config = watchlist.spike
+            if config is None:
+                continue
             events = self.store.watchlist_stories(watchlist.id, now - HISTORY_S)
             verdict = judge(events, now, config)
             if verdict is not None and verdict.spike:
                 sent += self._send(watchlist, verdict, config.bucket, now)
         return sent
 
-    def _send(self, watchlist: Any, verdict: SpikeVerdict, bucket_s: float, now: float) -> int:
+    def _send(
+        self, watchlist: WatchlistConfig, verdict: SpikeVerdict, bucket_s: float, now: float
+    ) -> int:
         data = spike_data(watchlist, verdict, bucket_s)
         body = webhook_body(data, datetime.fromtimestamp(now, UTC), SPIKE_EVENT)
         marker = self.keys.alert_marker(data["event_id"])
