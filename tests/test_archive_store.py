@@ -158,3 +158,26 @@ def test_a_malformed_record_is_refused_with_a_reason() -> None:
         ArchivedArticle.from_json("not json")
     record = article(3, T0, text="body", watchlists=("w",))
     assert ArchivedArticle.from_json(record.to_json()) == record
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("NATO", Word("nato")),
+        ("olymp*", Prefix("olymp")),
+        ('"North Atlantic"', AllOf((Word("north"), Word("atlantic")))),
+        ("NATO -Baltic", Word("nato")),
+        ("NATO OR olymp*", AnyOf((Word("nato"), Prefix("olymp")))),
+        ("NATO OR (Taiwan NOT Beijing)", AnyOf((Word("nato"), Word("taiwan")))),
+        ("NATO OR site:example.com", None),
+        ("title:Zürich", Word("zurich")),
+        (
+            "(NATO OR alliance) NEAR/5 summit",
+            AllOf((AnyOf((Word("nato"), Word("alliance"))), Word("summit"))),
+        ),
+        ("atleast(2, NATO, Taiwan)", AnyOf((Word("nato"), Word("taiwan")))),
+        ("lang:en AND =NATO", Word("nato")),
+    ],
+)
+def test_the_prefilter_requires_only_what_the_query_requires(query: str, expected: object) -> None:
+    assert prefilter(parse_query(query)) == expected
