@@ -61,7 +61,7 @@ def _signal_thread(pid: int, tid: int, signum: int) -> None:
     platform.system() != "Linux" or platform.machine() not in ("x86_64", "aarch64"),
     reason="tgkill by syscall number: Linux on x86_64 or aarch64 only",
 )
-@pytest.mark.parametrize("role", ["scheduler", "worker", "notifier", "websub"])
+@pytest.mark.parametrize("role", ["scheduler", "worker", "notifier", "websub", "archiver"])
 def test_a_role_stops_on_sigterm_delivered_to_any_of_its_threads(
     role: str, tmp_path: Path, server: LocalServer, redis_url: str, prefix: str
 ) -> None:

@@ -23,7 +23,7 @@ LAYERS: list[set[str]] = [
     {"alerts"},
     {"config"},  # validates what the layers below define (queries, channel URLs, dedupe)
     {"polling", "pipeline", "websub"},
-    {"ops"},
+    {"ops", "archive"},
     {"roles"},
     {"cli"},
 ]

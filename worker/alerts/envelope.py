@@ -20,6 +20,7 @@ class EventType(StrEnum):
     STORY_UPDATED = "story.updated"
     FEED_UNHEALTHY = "feed.unhealthy"
     ALERT_DIGEST = "alert.digest"
+    ALERT_SPIKE = "alert.spike"
 
 
 def envelope(event: EventType | str, data: Mapping[str, Any], at: float) -> dict[str, Any]:

@@ -81,14 +81,17 @@ def cmd_status(args: argparse.Namespace, rt: Any) -> int:
 
 
 def print_status(report: dict[str, Any]) -> None:
-    for name in ("items", "alerts"):
+    for name in ("items", "alerts", "archive"):
         s = report[name]
         counts = f"{s['length']} in stream, {s['pending']} pending, {s['undelivered']} not yet read"
         print(f"{name}: {counts}")
         for c in s["consumers"]:
             print(f"  consumer {c['name']}: {c['pending']} pending, idle {c['idle_s']}s")
     dead = report["dead_letters"]
-    print(f"dead letters: {dead['items']} items, {dead['alerts']} alerts/deliveries")
+    print(
+        f"dead letters: {dead['items']} items, {dead['alerts']} alerts/deliveries,"
+        f" {dead['archive']} archive entries"
+    )
     for e in report["endpoints"]:
         reason = f" ({e['disabled_reason']})" if e["disabled_reason"] else ""
         reason += "" if e["configured"] else " (not in this config: its deliveries wait)"

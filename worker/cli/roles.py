@@ -27,6 +27,7 @@ ROLE_HELP = {
     "worker": "fetch, extract, dedupe and match queued items",
     "notifier": "deliver alerts to webhooks",
     "websub": "subscribe at the hubs feeds name and take their pushes (websub.enabled)",
+    "archiver": "store processed articles in the archive, prune it, send spike alerts",
 }
 
 
@@ -39,25 +40,31 @@ def register(sub: Subparsers) -> None:
         add_command(sub, role, text, cmd_role)
 
 
-def role_runner(name: str, settings: Settings) -> Callable[[Any, threading.Event], None]:
-    """How the process of role `name` runs, on a Runtime, until stopped."""
-    if name == "scheduler":
-        from worker.roles.scheduler import SchedulerRole
+Runner = Callable[[Any, threading.Event], None]
 
-        return lambda rt, stop: SchedulerRole.build(rt).run(stop)
-    if name == "worker":
-        from worker.roles.worker import WorkerRole
 
-        return lambda rt, stop: WorkerRole.build(rt).run(stop)
-    if name == "websub":
-        from worker.roles import websub
-
-        if not settings.websub.enabled:
-            return websub.idle
-        return lambda rt, stop: websub.WebSubRole.build(rt).run(stop)
+def role_runner(name: str, settings: Settings) -> Runner:
+    """How the process of role `name` runs, on a Runtime, until stopped. Imported when chosen,
+    so each process loads only its own role's code. The optional roles idle while disabled, so a
+    Procfile that lists them keeps running (Procfile runners stop everything when one ends)."""
+    from worker.roles import archiver, websub
     from worker.roles.notifier import NotifierRole
+    from worker.roles.scheduler import SchedulerRole
+    from worker.roles.worker import WorkerRole
 
-    return lambda rt, stop: NotifierRole.build(rt).run(stop)
+    if name == "websub" and not settings.websub.enabled:
+        return websub.idle
+    if name == "archiver" and not settings.archive.enabled:
+        return archiver.idle
+    builders: dict[str, Any] = {
+        "scheduler": SchedulerRole,
+        "worker": WorkerRole,
+        "notifier": NotifierRole,
+        "websub": websub.WebSubRole,
+        "archiver": archiver.ArchiverRole,
+    }
+    role = builders[name]
+    return lambda rt, stop: role.build(rt).run(stop)
 
 
 def cmd_role(args: argparse.Namespace) -> int:
@@ -95,7 +102,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 def supervised_roles(settings: Settings) -> tuple[str, ...]:
     from worker.roles.supervisor import ROLES
 
-    return (*ROLES, "websub") if settings.websub.enabled else ROLES
+    roles = (*ROLES, "archiver") if settings.archive.enabled else ROLES
+    return (*roles, "websub") if settings.websub.enabled else roles
 
 
 def run_once_and_report(rt: Any) -> int:

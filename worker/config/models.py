@@ -29,6 +29,7 @@ from pydantic import (
 
 from worker.alerts.apprise_channel import check_apprise_url, is_apprise_url
 from worker.alerts.schedule import DailyTime, parse_digest
+from worker.config.archive import ArchiveConfig, SpikeConfig
 from worker.config.redisurl import check_redis_url
 from worker.dedupe.settings import DedupeConfig
 from worker.errors import QueryError
@@ -115,6 +116,7 @@ class WatchlistConfig(_Section):
     name: str = ""  # the id when not given
     query: str
     notify: list[str] = Field(default_factory=list)
+    spike: SpikeConfig | None = None  # opt-in spike alerts (worker/archive/spikes.py)
 
     @model_validator(mode="before")
     @classmethod
@@ -339,6 +341,7 @@ class Settings(_Section):
     worker: WorkerConfig = Field(default_factory=WorkerConfig)
     dedupe: DedupeConfig = Field(default_factory=DedupeConfig)
     websub: WebSubConfig = Field(default_factory=WebSubConfig)
+    archive: ArchiveConfig = Field(default_factory=ArchiveConfig)
     log: LogConfig = Field(default_factory=LogConfig)
 
     @field_validator("redis_url")

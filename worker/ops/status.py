@@ -11,7 +11,7 @@ import redis
 from worker.alerts.breaker import BreakerPolicy
 from worker.alerts.store import DeliveryRecord, DeliveryStore
 from worker.queue.connection import Client, hash_float
-from worker.queue.keys import ALERTS_GROUP, ITEMS_GROUP, Keys
+from worker.queue.keys import ALERTS_GROUP, ARCHIVE_GROUP, ITEMS_GROUP, Keys
 
 
 def stream_status(client: Client, stream: str, group: str) -> dict[str, Any]:
@@ -81,9 +81,11 @@ def collect(
     return {
         "items": stream_status(client, keys.items_stream, ITEMS_GROUP),
         "alerts": alerts,
+        "archive": stream_status(client, keys.archive_stream, ARCHIVE_GROUP),
         "dead_letters": {
             "items": int(client.xlen(keys.items_dead)),
             "alerts": int(client.xlen(keys.deliveries_dead)),
+            "archive": int(client.xlen(keys.archive_dead)),
         },
         # An endpoint not in this config still shows (its deliveries wait for it to come back).
         "endpoints": [

@@ -44,7 +44,7 @@ class ProcessResult:
     article: Article | None = None
     story: StoryAssignment | None = None
     updates: int = 0
-    matched: tuple[str, ...] = ()  # the watchlists that matched
+    matched: tuple[str, ...] = ()  # the watchlists that matched (alerted now or before)
 
 
 def item_identity(item: FeedItem) -> str:

@@ -6,7 +6,8 @@ exact-dedupe keys; `{<prefix>:alerts}` for the alerts stream, the alert ids, pen
 the dead-letter stream; `{<prefix>:feeds}` for per-feed state and leases; `{<prefix>:hosts}` for
 per-host politeness (requests in flight, next allowed start); `{<prefix>:stories}` for the
 near-duplicate story index (the one Lua script run per article touches only these);
-`{<prefix>:websub}` for WebSub subscriptions (hub, topic, callback token, secret, lease).
+`{<prefix>:websub}` for WebSub subscriptions (hub, topic, callback token, secret, lease);
+`{<prefix>:archive}` for the stream of processed articles the archiver stores.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 
 ITEMS_GROUP = "workers"
 ALERTS_GROUP = "notifiers"
+ARCHIVE_GROUP = "archivers"
 
 
 def short_hash(text: str) -> str:
@@ -107,6 +109,16 @@ class Keys:
     @property
     def deliveries_dead(self) -> str:
         return f"{self._alerts}:dead"
+
+    # -- archive: workers -> archiver (worker/archive) -------------------------------------
+    @property
+    def archive_stream(self) -> str:
+        """Processed articles (capped, see `archive.stream_max`) for the archiver to store."""
+        return f"{{{self.prefix}:archive}}:stream"
+
+    @property
+    def archive_dead(self) -> str:
+        return f"{{{self.prefix}:archive}}:dead"
 
     # -- stories: the near-duplicate index (worker/dedupe/stories.py) -----------------------
     # Short names on purpose: a million articles make hundreds of thousands of these keys.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from worker.queue.trim import trim_acked
+from worker.roles.archiver import ArchiverRole
 from worker.roles.notifier import NotifierRole
 from worker.roles.runtime import Runtime
 from worker.roles.scheduler import SchedulerRole
@@ -13,6 +14,8 @@ def run_once(rt: Runtime) -> dict[str, int]:
     """Poll every feed once, process what is queued, deliver what is due; a summary of each."""
     summary = SchedulerRole.build(rt).run_once()
     summary["items_processed"] = WorkerRole.build(rt).run_once()
+    if rt.settings.archive.enabled:
+        summary["articles_archived"] = ArchiverRole.build(rt).run_once()
     summary.update(NotifierRole.build(rt).run_once())
     # Readers trim every few seconds; a burst run may be shorter, so it trims once at its end.
     keys = rt.keys

@@ -12,6 +12,7 @@ one bad item stop the others.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -21,12 +22,13 @@ from worker.dedupe.stories import StoryIndex
 from worker.observability.resilience import keep_running
 from worker.pipeline.article import PoliteFetcher
 from worker.pipeline.emit import AlertEmitter
-from worker.pipeline.process import ItemProcessor
+from worker.pipeline.process import ItemProcessor, ProcessResult
 from worker.pipeline.refusals import RefusedHosts
 from worker.pipeline.watchlists import SharedWatchlists, publisher
 from worker.queue.keys import ITEMS_GROUP
 from worker.queue.streams import Entry, StreamConsumer
 from worker.records import FeedItem
+from worker.roles.archiver import archive_sink
 from worker.roles.runtime import Runtime
 
 # An article whose site stays busy this long is taken from the feed's own text instead.
@@ -41,6 +43,8 @@ class WorkerLoop:
     concurrency: int
     batch: int
     log: Any
+    # Hands each processed article on (to the archive stream) before its item is acked.
+    archive: Callable[[FeedItem, ProcessResult], None] | None = None
 
     def handle(self, entry: Entry) -> bool:
         """Process one entry; True when it was acked (done or dead-lettered)."""
@@ -50,6 +54,8 @@ class WorkerLoop:
             item = FeedItem.from_json(fields["item"])
             log = log.bind(feed=item.feed_name, item=item.link or item.entry_id)
             result = self.processor.process(item)
+            if self.archive is not None:
+                self.archive(item, result)
         except Exception as exc:
             log.exception("item_failed", error=str(exc))
             dead = self.consumer.fail(entry, f"{type(exc).__name__}: {exc}")
@@ -123,6 +129,8 @@ class WorkerRole:
         consumer = rt.consumer("worker", keys.items_stream, ITEMS_GROUP, keys.items_dead)
         w = rt.settings.worker
         loop = WorkerLoop(consumer, build_processor(rt, shared), w.concurrency, w.batch, rt.log)
+        sink = archive_sink(rt)
+        loop.archive = sink.put if sink is not None else None
         return cls(rt, shared, loop)
 
     def run(self, stop: threading.Event) -> None:

@@ -1,0 +1,56 @@
+"""The `archive` settings section and the per-watchlist `spike` section.
+
+The archive keeps every processed article for `retention` (see docs/archive.md). Without `url`
+it is a SQLite file under `data_dir`; `url: postgresql://…` shares one PostgreSQL database
+between machines. `stream_max` bounds the Redis stream the workers hand articles to the
+archiver on, so a setup that runs no archiver cannot fill Redis (the oldest entries go first).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+
+from worker.units import parse_duration
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+POSTGRES_SCHEMES = ("postgresql", "postgres")
+
+
+class ArchiveConfig(BaseModel):
+    """Where articles are archived, and for how long."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = True
+    url: str | None = None  # None: SQLite under data_dir
+    retention: Annotated[Duration, Field(ge=3600.0)] = 30 * 86400.0
+    prune_every: Annotated[Duration, Field(ge=1.0)] = 3600.0
+    stream_max: Annotated[int, Field(ge=1000)] = 200_000
+    batch: Annotated[int, Field(ge=1, le=10_000)] = 256
+
+    @field_validator("url")
+    @classmethod
+    def _postgres_url(cls, url: str | None) -> str | None:
+        if url is None or not url.strip():
+            return None
+        if urlsplit(url.strip()).scheme.lower() not in POSTGRES_SCHEMES:
+            raise ValueError("must start with postgresql:// (leave it out for SQLite)")
+        return url.strip()
+
+
+class SpikeConfig(BaseModel):
+    """Opt-in spike alerts for one watchlist: stories per `bucket` against its own baseline.
+
+    `sensitivity` is the chance that a bucket of ordinary traffic is called a spike (the Poisson
+    upper-tail probability below which a count alarms): smaller is stricter. `min_stories` is
+    the fewest stories in a bucket that can ever be a spike.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    bucket: Annotated[Duration, Field(ge=60.0, le=7 * 86400.0)] = 3600.0
+    min_stories: Annotated[int, Field(ge=1)] = 5
+    sensitivity: Annotated[float, Field(gt=0.0, lt=0.5)] = 1e-4
