@@ -15,6 +15,7 @@ from worker import opscli
 from worker.config import Settings, load_config
 from worker.errors import ConfigError, QueryError, WirewatchError
 from worker.observability.logging import configure_logging, get_logger
+from worker.observability.metrics import start_reporter
 from worker.pipeline.watchlists import config_signature
 from worker.queue.connection import resolve_redis
 
@@ -35,6 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
         ("worker", "fetch, extract, dedupe and match queued items"),
         ("notifier", "deliver alerts to webhooks"),
         ("websub", "subscribe at the hubs feeds name and take their pushes (websub.enabled)"),
+        ("web", "the HTTP API, alert feeds, /healthz, /readyz and /metrics (web.listen)"),
+        ("watchlists", "export the watchlists made through the HTTP API as YAML"),
         ("check", "validate the configuration"),
         ("match", "run a query or watchlist against text, an HTML file or a URL"),
         ("reload", "validate the config and switch every running worker to its watchlists"),
@@ -48,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     from worker.feedscli import add_arguments as add_feeds_arguments
 
     add_feeds_arguments(sub.choices["feeds"])
+    from worker.web.export import add_arguments as add_watchlists_arguments
+
+    add_watchlists_arguments(sub.choices["watchlists"])
     match = sub.choices["match"]
     target = match.add_mutually_exclusive_group(required=True)
     target.add_argument("--query", help="a query in the watchlist language")
@@ -144,16 +150,36 @@ def cmd_role(args: argparse.Namespace) -> int:
         "scheduler": service.run_scheduler,
         "worker": service.run_worker,
         "websub": service.run_websub,
+        "web": run_web_role,
     }.get(args.command, service.run_notifier)
     stop = stop_event_on_signals()
 
     def body(rt: Any) -> int:
         rt.config_signature = args.config_signature
         reload_on_sighup(rt.reload_requested)
-        role(rt, stop)
+        report_until_done = start_reporter(
+            rt.client, rt.keys, args.command, service.consumer_name(args.command), rt.log
+        )
+        try:
+            role(rt, stop)
+        finally:
+            report_until_done()
         return EXIT_OK
 
     return with_runtime(settings, body, path)
+
+
+def run_web_role(rt: Any, stop: threading.Event) -> None:
+    from worker.web.role import run_web
+
+    run_web(rt, stop)
+
+
+def cmd_watchlists(args: argparse.Namespace) -> int:
+    from worker.web.export import export_watchlists
+
+    settings, _ = load(args)
+    return with_runtime(settings, lambda rt: export_watchlists(args, rt))
 
 
 def cmd_reload(args: argparse.Namespace) -> int:
@@ -186,7 +212,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 def supervised_roles(settings: Settings) -> tuple[str, ...]:
     from worker.supervisor import ROLES
 
-    return (*ROLES, "websub") if settings.websub.enabled else ROLES
+    optional = [("websub", settings.websub.enabled), ("web", settings.web.enabled)]
+    return (*ROLES, *(role for role, enabled in optional if enabled))
 
 
 def run_once_and_report(rt: Any) -> int:
@@ -241,6 +268,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "worker": cmd_role,
     "notifier": cmd_role,
     "websub": cmd_role,
+    "web": cmd_role,
+    "watchlists": cmd_watchlists,
     "match": cmd_match,
     "reload": cmd_reload,
 }

@@ -22,9 +22,11 @@ import httpx
 
 from worker.alerts.breaker import BreakerPolicy, Circuit
 from worker.alerts.formats import render
+from worker.alerts.history import DeliveryHistory
 from worker.alerts.retry import Outcome, classify, retry_delay
 from worker.alerts.signing import signed_headers
 from worker.alerts.store import DeliveryRecord, DeliveryStore, Target, breaker_of
+from worker.observability.metrics import METRICS
 from worker.queue.connection import Client
 from worker.queue.keys import Keys, short_hash
 from worker.queue.streams import Entry
@@ -78,6 +80,7 @@ class Notifier:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = DeliveryStore(client, keys)
+        self.history = DeliveryHistory(client, keys)
         self.endpoints = endpoints
         self.policy = policy
         self.log = log
@@ -236,12 +239,16 @@ class Notifier:
         if outcome.delivered:
             self.store.settle_delivered(endpoint.id, ident, self.clock())
             log.info("delivered", attempts=record.attempts)
+            self._count(record, "delivered", "delivered")
+            latency = max(0.0, self.clock() - record.created_at)
+            METRICS.observe("wirewatch_delivery_latency_seconds", latency, endpoint=endpoint.id)
             return
         self._record_failure(endpoint.id, outcome)
         if outcome.gone:
             self.store.disable(endpoint.id, outcome.error)
             self.store.dead_letter(endpoint.id, ident, record.to_json(), outcome.error)
             log.error("endpoint_disabled", reason=outcome.error)
+            self._count(record, "gone", "gone", outcome.error)
         else:
             record.last_error = outcome.error
             self._retry_or_dead_letter(ident, record, outcome, log)
@@ -275,9 +282,20 @@ class Notifier:
         if delay is None:
             self.store.dead_letter(record.endpoint, ident, record.to_json(), record.last_error)
             log.error("delivery_dead_lettered", reason=record.last_error, attempts=record.attempts)
+            self._count(record, "failed", "dead", record.last_error)
+            METRICS.inc(
+                "wirewatch_deliveries_total", endpoint=record.endpoint, result="dead_lettered"
+            )
             return
+        self._count(record, "failed", "retrying", record.last_error)
         self.store.reschedule(ident, record, self.clock() + delay)
         log.warning("delivery_failed", error=record.last_error, retry_in_s=round(delay, 1))
+
+    def _count(self, record: DeliveryRecord, result: str, state: str, error: str = "") -> None:
+        """The attempt in the metrics and in each of its alerts' delivery history."""
+        METRICS.inc("wirewatch_deliveries_total", endpoint=record.endpoint, result=result)
+        for alert_id in record.alerts or [record.msg_id]:
+            self.history.note(alert_id, record.endpoint, record.attempts, error or result, state)
 
     # -- digests -----------------------------------------------------------------------------
     def flush_digests(self, force: bool = False) -> int:

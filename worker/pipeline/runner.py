@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from worker.observability.metrics import METRICS
 from worker.observability.resilience import keep_running
 from worker.pipeline.process import ItemProcessor
 from worker.queue.streams import Entry, StreamConsumer
@@ -38,10 +39,13 @@ class WorkerLoop:
         except Exception as exc:
             log.exception("item_failed", error=str(exc))
             dead = self.consumer.fail(entry, f"{type(exc).__name__}: {exc}")
+            METRICS.inc("wirewatch_items_processed_total", outcome="failed")
             if dead:
                 log.error("item_dead_lettered", error=str(exc))
+                METRICS.inc("wirewatch_items_processed_total", outcome="dead_lettered")
             return dead
         self.consumer.ack(entry_id)
+        METRICS.inc("wirewatch_items_processed_total", outcome=result.outcome)
         log.info(
             "item_processed",
             outcome=result.outcome,

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 from worker.errors import FetchError
 from worker.fetching import Fetcher, FetchResult, HttpStatusFetchError
+from worker.observability.metrics import METRICS
 from worker.polling.backoff import retry_after_seconds
 from worker.polling.feeds import (
     FeedDelta,
@@ -188,6 +189,12 @@ class FeedPoller:
         `finish` adds the caller's own commands (releasing a lease, a host slot) to the
         pipeline that writes the new state, after it: one round trip, and the state is written
         before anything is released."""
+        with METRICS.timed("wirewatch_poll_duration_seconds"):
+            outcome = self._poll(feed, state, finish)
+        METRICS.inc("wirewatch_polls_total", outcome=outcome.status)
+        return outcome
+
+    def _poll(self, feed: FeedLike, state: Mapping[str, str] | None, finish: Finish) -> PollOutcome:
         current = dict(state) if state is not None else self.state(feed.url)
         try:
             success = self._fetch_and_queue(feed, current)
