@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from typing import Any
 
@@ -69,3 +70,44 @@ class RunningWeb:
 
     def get(self, path: str, token: str | None = READ, **kw: Any) -> httpx.Response:
         return self.call("GET", path, token, **kw)
+
+
+def add_alerts(
+    client: Any,
+    keys: Keys,
+    watchlist: str,
+    count: int,
+    notify: list[str] | None = None,
+    story_prefix: str = "st_",
+) -> list[str]:
+    """`count` alerts of `watchlist` on the alerts stream, as a worker emits them; their ids."""
+    from datetime import UTC, datetime
+
+    from worker.alerts.build import alert_data, webhook_body
+    from worker.records import Article
+
+    pipe = client.pipeline(transaction=False)
+    ids = []
+    now = datetime.now(UTC)
+    for i in range(count):
+        article = Article(
+            url=f"https://news.example/{watchlist}/{i}",
+            canonical_url="",
+            title=f"{watchlist} {i}",
+            text="",
+            feed_url="https://news.example/feed",
+            feed_name="Example News",
+        )
+        match = {"field": "title", "text": watchlist, "snippet": f"… {watchlist} {i} …"}
+        data = alert_data(
+            article, (watchlist, watchlist.title()), (f"{story_prefix}{i}", 1), [match]
+        )
+        ids.append(data["alert_id"])
+        fields = {
+            "alert": json.dumps(data),
+            "notify": json.dumps(notify or []),
+            "body": webhook_body(data, now),
+        }
+        pipe.xadd(keys.alerts_stream, fields)
+    pipe.execute()
+    return ids
