@@ -34,7 +34,7 @@ def _open(ctx: WebContext, request: Request, watchlist_id: str, key: str) -> lis
     if not stored or not hmac.compare_digest(str(stored).encode(), key.encode()):
         ctx.auth.limiter.fail(client)
         raise ApiError(404, "not_found", "no such feed (or a wrong key)")
-    return ctx.index.page(watchlist_id, None, None, None, FEED_SIZE).alerts
+    return ctx.index.page(watchlist_id, None, None, None, FEED_SIZE).alerts_parsed()
 
 
 def _summary(alert: dict[str, Any]) -> str:

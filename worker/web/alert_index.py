@@ -56,8 +56,16 @@ def decode_cursor(cursor: str) -> str | None:
 
 @dataclass(frozen=True)
 class Page:
-    alerts: list[dict[str, Any]]
+    alerts: list[str]  # JSON texts, newest first
     next_cursor: str | None
+
+    def alerts_parsed(self) -> list[dict[str, Any]]:
+        return [json.loads(a) for a in self.alerts]
+
+    def to_json(self) -> str:
+        return (
+            f'{{"alerts":[{",".join(self.alerts)}],"next_cursor":{json.dumps(self.next_cursor)}}}'
+        )
 
 
 class AlertIndex:
@@ -108,7 +116,7 @@ class AlertIndex:
         pipe = self.client.pipeline(transaction=False)
         for record, old in zip(alerts, known, strict=True):
             if old:
-                self._unlink(pipe, json.loads(old)["member"])
+                self._unlink(pipe, str(old).split("\n", 1)[0])
             self._link(pipe, record)
         for record in [*alerts, *updates]:
             self._note_story(pipe, record)
@@ -119,8 +127,9 @@ class AlertIndex:
         return len(alerts)
 
     def _link(self, pipe: Any, record: dict[str, Any]) -> None:
-        member = record["member"]
-        pipe.hset(self.keys.web_alerts, record["alert_id"], json.dumps(record, ensure_ascii=False))
+        member = record.pop("member")
+        stored = member + "\n" + json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+        pipe.hset(self.keys.web_alerts, record["alert_id"], stored)
         pipe.zadd(self.keys.web_alert_order, {member: 0})
         pipe.zadd(self.keys.web_watchlist_order(record["watchlist"]["id"]), {member: 0})
 
@@ -194,19 +203,20 @@ class AlertIndex:
         lower = "[" + time_bound(since) if since is not None else "-"
         members: Any = self.client.zrevrangebylex(key, upper, lower, 0, limit + 1)
         shown = [str(m) for m in members[:limit]]
-        alerts = self.get_many([m.split(" ")[2] for m in shown])
+        alerts = self.raw_many([m.split(" ")[2] for m in shown])
         more = len(members) > limit
         return Page(alerts, encode_cursor(shown[-1]) if more and shown else None)
 
-    def get_many(self, alert_ids: list[str]) -> list[dict[str, Any]]:
+    def raw_many(self, alert_ids: list[str]) -> list[str]:
+        """The alerts' JSON texts as stored (a page is spliced, never parsed and re-encoded)."""
         if not alert_ids:
             return []
         raw: Any = self.client.hmget(self.keys.web_alerts, alert_ids)
-        return [json.loads(r) for r in raw if r]
+        return [str(r).split("\n", 1)[1] for r in raw if r]
 
     def get(self, alert_id: str) -> dict[str, Any] | None:
         raw: Any = self.client.hget(self.keys.web_alerts, alert_id)
-        return json.loads(raw) if raw else None
+        return json.loads(str(raw).split("\n", 1)[1]) if raw else None
 
     def story(self, story_id: str) -> list[dict[str, Any]]:
         raw: Any = self.client.hgetall(self.keys.web_story(story_id))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
@@ -13,7 +13,7 @@ from worker.web.context import WebContext
 _bearer = HTTPBearer(auto_error=False, description="a token from web.tokens")
 
 
-def context_of(request: Request) -> WebContext:
+async def context_of(request: Request) -> WebContext:
     context: WebContext = request.app.state.web
     return context
 
@@ -22,15 +22,17 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def require(scope: str) -> Callable[..., str]:
+def require(scope: str) -> Callable[..., Awaitable[str]]:
     """A dependency that returns the calling token's id, or answers 401/403/429."""
 
-    def check(
+    # async: no I/O here, and an async dependency runs on the event loop, not a worker thread.
+    async def check(
         request: Request,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
     ) -> str:
         presented = credentials.credentials if credentials else None
-        return context_of(request).auth.check(presented, client_address(request), scope)
+        context: WebContext = request.app.state.web
+        return context.auth.check(presented, client_address(request), scope)
 
     return check
 
