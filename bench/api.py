@@ -195,6 +195,7 @@ def start_web(redis_url: str, port: int, directory: Path) -> subprocess.Popen[by
         "data_dir": str(directory / "data"),
         "watchlists": [{"id": w, "query": w.upper()} for w in WATCHLISTS],
         "web": {
+            "enabled": True,
             "listen": f"127.0.0.1:{port}",
             "tokens": [{"id": "b", "token": TOKEN, "scope": "read"}],
         },

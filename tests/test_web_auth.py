@@ -94,7 +94,7 @@ def test_refuses_to_listen_off_loopback_without_a_token(redis_url: str, prefix: 
 def test_cli_web_role_exits_2_with_the_reason_when_exposed_without_a_token(
     tmp_path, redis_url: str, prefix: str
 ) -> None:
-    config = write_config(tmp_path, prefix, [], web={"listen": "0.0.0.0:18081"})
+    config = write_config(tmp_path, prefix, [], web={"enabled": True, "listen": "0.0.0.0:18081"})
 
     result = run_cli("web", "--config", str(config), redis_url=redis_url, timeout=60)
 

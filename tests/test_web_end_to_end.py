@@ -17,6 +17,7 @@ from tests.support.site import FeedEntry, Receiver, article_html, html_headers, 
 from tests.support.web import TOKENS, WRITE
 
 READ = TOKENS[0]["token"]
+WRONG = "wrong-token-abcdefghijkl"
 
 
 def mount_site(server: LocalServer, name: str, stories: list[tuple[str, str]]) -> str:
@@ -100,6 +101,7 @@ def test_api_watchlist_alerts_end_to_end_survives_a_restart_and_metrics_count_th
         made = api.call("POST", "/api/v1/watchlists", WRITE,
                         json={"id": "taiwan", "query": "Taiwan", "notify": ["hook"]})  # fmt: skip
         assert made.status_code == 201, made.text
+        assert api.call("GET", "/api/v1/alerts", token=WRONG).status_code == 401
         roles = [start(role, config, redis_url) for role in ("worker", "notifier", "scheduler")]
 
         assert wait_until(lambda: len(receiver.received) == 1, timeout=60)
@@ -116,10 +118,12 @@ def test_api_watchlist_alerts_end_to_end_survives_a_restart_and_metrics_count_th
 
         assert wait_until(counted, timeout=30), samples
     finally:
-        for process in [*roles, web]:
-            process.stop()
+        logs = "".join(process.stop() for process in [*roles, web])
 
     (alert,) = alerts
+    assert not [t for t in [WRONG, *(t["token"] for t in TOKENS)] if t in logs], "token logged"
+    assert "web_auth_failed" in logs
+    assert "web_started" in logs
     assert alert["watchlist"]["id"] == "taiwan"
     assert alert["article"]["url"].endswith("/a/strait-drills")
     assert '"taiwan"' in receiver.received[0].body.decode()

@@ -28,6 +28,7 @@ from worker.queue.streams import Entry, StreamConsumer
 
 WEB_GROUP = "web"
 _TRIM_BATCH = 1000
+_CLAIM_IDLE_MS = 30_000
 
 
 def member_for(entry_id: str, watchlist_id: str, alert_id: str) -> str:
@@ -85,8 +86,14 @@ class AlertIndex:
 
     # -- feeding -----------------------------------------------------------------------------
     def consumer(self, name: str) -> StreamConsumer:
+        # Indexing is idempotent, so a dead web instance's entries are taken over soon.
         consumer = StreamConsumer(
-            self.client, self.keys.alerts_stream, WEB_GROUP, name, self.keys.deliveries_dead
+            self.client,
+            self.keys.alerts_stream,
+            WEB_GROUP,
+            name,
+            self.keys.deliveries_dead,
+            claim_idle_ms=_CLAIM_IDLE_MS,
         )
         consumer.ensure_group()
         return consumer

@@ -10,7 +10,7 @@ import uvicorn
 
 from worker.config.models import listen_address
 from worker.errors import ConfigError
-from worker.observability.resilience import keep_running
+from worker.observability.resilience import keep_running, wait_for_stop
 from worker.web.alert_index import AlertIndex
 from worker.web.app import create_app
 from worker.web.context import WebContext
@@ -89,7 +89,14 @@ def serve(ctx: WebContext, stop: threading.Event, instance: str) -> None:
 
 
 def run_web(rt: Any, stop: threading.Event) -> None:
+    """Serve until `stop`; idle when `web.enabled` is off, so a Procfile that lists this process
+    type neither stops (Procfile runners stop everything when one process ends) nor opens a
+    port nobody asked for."""
     from worker.service import consumer_name
 
+    if not rt.settings.web.enabled:
+        rt.log.info("web_disabled", hint="set web.enabled (and web.tokens off loopback)")
+        wait_for_stop(stop)
+        return
     ctx = WebContext.build(rt.settings, rt.client, rt.keys, rt.log)
     serve(ctx, stop, consumer_name("web"))
