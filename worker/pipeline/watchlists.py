@@ -6,6 +6,8 @@ them only if they compile: a broken watchlist never reaches a worker. Workers lo
 version before each batch (at most once a second) and switch to a new set as soon as it appears,
 so every worker on every machine moves to the same set within about a second, without a restart.
 If a published set fails to compile in a worker, that worker keeps its last good set.
+Every publish merges in the watchlists made through the HTTP API (pipeline/apiwatchlists.py;
+config ids win), so no worker or config reload ever drops them.
 """
 
 from __future__ import annotations
