@@ -87,6 +87,7 @@ class Runtime:
     keys: Keys
     log: Any
     config_path: Path | None = None
+    redis_url: str = ""
     config_signature: tuple[tuple[str, int, int], ...] = ()
     reload_requested: threading.Event = field(default_factory=threading.Event)
     _shared: SharedWatchlists | None = None
@@ -95,7 +96,7 @@ class Runtime:
     @classmethod
     def open(cls, settings: Settings, redis_url: str) -> Runtime:
         client = open_client(redis_url)
-        return cls(settings, client, Keys(settings.redis_prefix), get_logger())
+        return cls(settings, client, Keys(settings.redis_prefix), get_logger(), redis_url=redis_url)
 
     def config_watcher(self) -> ConfigWatcher | None:
         """Watches the config files (and SIGHUP) to reload watchlists; None without a path."""

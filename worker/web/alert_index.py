@@ -199,6 +199,36 @@ class AlertIndex:
         limit: int,
     ) -> Page:
         """Up to `limit` alerts, newest first, older than the cursor's member."""
+        key, upper, lower = self._range(watchlist_id, since, until, cursor)
+        members: Any = self.client.zrevrangebylex(key, upper, lower, 0, limit + 1)
+        shown = [str(m) for m in members[:limit]]
+        alerts = self.raw_many([m.split(" ")[2] for m in shown])
+        return _page(alerts, shown, len(members) > limit)
+
+    async def page_async(
+        self,
+        aclient: Any,
+        watchlist_id: str | None,
+        since: float | None,
+        until: float | None,
+        cursor: str | None,
+        limit: int,
+    ) -> Page:
+        """`page` on an asyncio Redis client: the API's busiest call never blocks a thread."""
+        key, upper, lower = self._range(watchlist_id, since, until, cursor)
+        members = await aclient.zrevrangebylex(key, upper, lower, 0, limit + 1)
+        shown = [str(m) for m in members[:limit]]
+        raw = (
+            await aclient.hmget(self.keys.web_alerts, [m.split(" ")[2] for m in shown])
+            if shown
+            else []
+        )
+        return _page([str(r).split("\n", 1)[1] for r in raw if r], shown, len(members) > limit)
+
+    def _range(
+        self, watchlist_id: str | None, since: float | None, until: float | None, cursor: str | None
+    ) -> tuple[str, str, str]:
+        """The ordering set to read and its (upper, lower) lexical bounds, newest first."""
         key = self.keys.web_alert_order
         if watchlist_id:
             key = self.keys.web_watchlist_order(watchlist_id)
@@ -208,11 +238,7 @@ class AlertIndex:
         if cursor is not None and (upper == "+" or cursor < upper[1:]):
             upper = "(" + cursor
         lower = "[" + time_bound(since) if since is not None else "-"
-        members: Any = self.client.zrevrangebylex(key, upper, lower, 0, limit + 1)
-        shown = [str(m) for m in members[:limit]]
-        alerts = self.raw_many([m.split(" ")[2] for m in shown])
-        more = len(members) > limit
-        return Page(alerts, encode_cursor(shown[-1]) if more and shown else None)
+        return key, upper, lower
 
     def raw_many(self, alert_ids: list[str]) -> list[str]:
         """The alerts' JSON texts as stored (a page is spliced, never parsed and re-encoded)."""
@@ -228,6 +254,10 @@ class AlertIndex:
     def story(self, story_id: str) -> list[dict[str, Any]]:
         raw: Any = self.client.hgetall(self.keys.web_story(story_id))
         return sorted((json.loads(v) for v in raw.values()), key=lambda a: a["seen_at"])
+
+
+def _page(alerts: list[str], shown: list[str], more: bool) -> Page:
+    return Page(alerts, encode_cursor(shown[-1]) if more and shown else None)
 
 
 def _parse(entry_id: str, fields: dict[str, str]) -> dict[str, Any] | None:

@@ -35,7 +35,7 @@ def _moment(value: str | None, name: str) -> float | None:
 
 
 @router.get("/alerts", response_model=AlertPage)
-def list_alerts(
+async def list_alerts(
     ctx: Context,
     _token: Reader,
     watchlist: Annotated[str | None, Query(pattern=SLUG_PATTERN, max_length=64)] = None,
@@ -50,9 +50,8 @@ def list_alerts(
         member = decode_cursor(cursor)
         if member is None:
             raise ApiError(422, "invalid_cursor", "cursor is not one this API gave")
-    page = ctx.index.page(
-        watchlist, _moment(since, "since"), _moment(until, "until"), member, limit
-    )
+    window = (_moment(since, "since"), _moment(until, "until"))
+    page = await ctx.index.page_async(ctx.aclient, watchlist, *window, member, limit)
     # The stored JSON texts are spliced into the answer: no parsing and re-encoding per alert.
     return Response(page.to_json(), media_type="application/json")
 

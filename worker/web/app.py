@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
+import redis.asyncio
 from fastapi import FastAPI
 
 from worker.web import alert_feeds, alerts_api, health_api, match_api, ops_api, watchlists_api
@@ -24,7 +27,16 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 def create_app(ctx: WebContext) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        ctx.aclient = redis.asyncio.Redis.from_url(ctx.redis_url, decode_responses=True)
+        try:
+            yield
+        finally:
+            await ctx.aclient.aclose()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="wirewatch",
         version="1",
         description="Watchlists, alerts, alert feeds, health and metrics of a wirewatch setup.",

@@ -45,9 +45,13 @@ class WebContext:
     api_store: ApiWatchlistStore
     shared: SharedWatchlists
     history: DeliveryHistory
+    redis_url: str = ""
+    aclient: Any = None  # an asyncio Redis client, open while the app runs (app.lifespan)
 
     @classmethod
-    def build(cls, settings: Settings, client: Client, keys: Keys, log: Any) -> WebContext:
+    def build(
+        cls, settings: Settings, client: Client, keys: Keys, log: Any, redis_url: str = ""
+    ) -> WebContext:
         web = settings.web
         return cls(
             settings,
@@ -59,6 +63,7 @@ class WebContext:
             ApiWatchlistStore(client, keys),
             SharedWatchlists(client, keys, log),
             DeliveryHistory(client, keys),
+            redis_url or settings.redis_url or "",
         )
 
     def config_watchlists(self) -> list[ConfigWatchlist]:

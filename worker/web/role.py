@@ -73,7 +73,7 @@ def serve(ctx: WebContext, stop: threading.Event, instance: str) -> None:
         log_level="warning",
         access_log=False,
         log_config=None,
-        lifespan="off",
+        lifespan="on",
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
@@ -98,5 +98,5 @@ def run_web(rt: Any, stop: threading.Event) -> None:
         rt.log.info("web_disabled", hint="set web.enabled (and web.tokens off loopback)")
         wait_for_stop(stop)
         return
-    ctx = WebContext.build(rt.settings, rt.client, rt.keys, rt.log)
+    ctx = WebContext.build(rt.settings, rt.client, rt.keys, rt.log, rt.redis_url)
     serve(ctx, stop, consumer_name("web"))
