@@ -77,3 +77,20 @@ def test_no_server_error_and_every_response_matches_the_schema(running: RunningW
 
     assert len(operations) >= 20
     assert not failures, "\n\n".join(f"{k}: {v}" for k, v in failures.items())
+
+
+def test_docs_page_and_every_error_documented_as_error_and_detail(running: RunningWeb) -> None:
+    docs = running.get("/docs", token=None)
+    schema = running.get("/openapi.json", token=None).json()
+
+    assert docs.status_code == 200 and "swagger" in docs.text.lower()
+    error_refs = {
+        response["content"]["application/json"]["schema"]["$ref"]
+        for path in schema["paths"].values()
+        for operation in path.values()
+        for code, response in operation["responses"].items()
+        if code[0] in "45" and "content" in response
+    }
+    assert error_refs == {"#/components/schemas/ErrorBody"}
+    assert set(schema["components"]["schemas"]["ErrorBody"]["properties"]) == {"error", "detail"}
+    assert schema["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -69,8 +70,6 @@ class WebContext:
     def config_watchlists(self) -> list[ConfigWatchlist]:
         """The config's watchlists in force: those the workers last published, else this
         process's own config."""
-        import json
-
         payload: Any = self.client.hget(self.keys.watchlists, "config")
         if payload:
             return [ConfigWatchlist(**row) for row in json.loads(payload)]
