@@ -27,6 +27,7 @@ from worker.pipeline.article import PoliteFetcher
 from worker.pipeline.emit import AlertEmitter
 from worker.pipeline.process import ItemProcessor
 from worker.pipeline.runner import WorkerLoop
+from worker.pipeline.storylog import StoryLog
 from worker.pipeline.watchlists import ConfigWatcher, SharedWatchlists
 from worker.polling.poller import FeedPoller
 from worker.polling.reload import FeedConfigWatcher, FeedList
@@ -173,7 +174,9 @@ class Runtime:
         consumer = self._consumer(
             "worker", self.keys.items_stream, ITEMS_GROUP, self.keys.items_dead
         )
-        return WorkerLoop(consumer, processor, s.worker.concurrency, s.worker.batch, self.log)
+        loop = WorkerLoop(consumer, processor, s.worker.concurrency, s.worker.batch, self.log)
+        loop.story_log = StoryLog(self.client, self.keys)
+        return loop
 
     def notifier(self) -> Notifier:
         policy = delivery_policy(self.settings)

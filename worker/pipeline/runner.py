@@ -14,6 +14,7 @@ from typing import Any
 from worker.observability.metrics import METRICS
 from worker.observability.resilience import keep_running
 from worker.pipeline.process import ItemProcessor
+from worker.pipeline.storylog import StoryLog
 from worker.queue.streams import Entry, StreamConsumer
 from worker.records import FeedItem
 
@@ -27,6 +28,7 @@ class WorkerLoop:
     concurrency: int
     batch: int
     log: Any
+    story_log: StoryLog | None = None  # notes the articles of stories that alerted (web API)
 
     def handle(self, entry: Entry) -> bool:
         """Process one entry; True when it was acked (done or dead-lettered)."""
@@ -46,6 +48,11 @@ class WorkerLoop:
             return dead
         self.consumer.ack(entry_id)
         METRICS.inc("wirewatch_items_processed_total", outcome=result.outcome)
+        if self.story_log is not None and result.story and result.article:
+            alerted = result.outcome == "alerted"
+            self.story_log.note(
+                result.story.story_id, result.article, result.story.articles, alerted
+            )
         log.info(
             "item_processed",
             outcome=result.outcome,

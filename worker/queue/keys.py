@@ -225,7 +225,8 @@ class Keys:
         return f"{self._web}:order:{watchlist_id}"
 
     def web_story(self, story_id: str) -> str:
-        """Hash: article URL -> JSON (title, feed, when) of a story's articles alerts carried."""
+        """Hash: article URL -> JSON (title, feed, when) of each article of a story that alerted
+        (written by workers, worker/pipeline/storylog.py, and by the web role's index)."""
         return f"{self._web}:story:{story_id}"
 
     def delivery_history(self, msg_id: str) -> str:

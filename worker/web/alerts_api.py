@@ -94,7 +94,8 @@ def get_alert(
 def get_story(
     ctx: Context, _token: Reader, story_id: Annotated[str, Path(max_length=100)]
 ) -> Story:
-    """The story's articles that alerts (and story updates) carried, and their sources."""
+    """A story that alerted: its articles from the one that alerted on (copies included,
+    noted by workers: pipeline/storylog.py), and their sources."""
     articles = ctx.index.story(story_id)
     if not articles:
         raise ApiError(404, "not_found", f"no story {story_id!r} among the indexed alerts")
