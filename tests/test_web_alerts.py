@@ -103,15 +103,21 @@ def test_alert_detail_shows_each_endpoint_delivery(
     keys = Keys(prefix)
     receiver = Receiver(statuses=[500])
     url = server.route("/hook", receiver)
-    endpoints = {"hook": Endpoint("hook", url, WEBHOOK_SECRET)}
+    ok_url = server.route("/ok", Receiver())
+    endpoints = {
+        "hook": Endpoint("hook", url, WEBHOOK_SECRET),
+        "ok": Endpoint("ok", ok_url, WEBHOOK_SECRET),
+    }
     policy = DeliveryPolicy((60.0,), 5.0, 0.0, 1, BreakerPolicy(5, 30.0, 60.0))
     notifier = Notifier(client, keys, endpoints, policy, get_logger())
     consumer = StreamConsumer(client, keys.alerts_stream, ALERTS_GROUP, "n", keys.deliveries_dead)
     consumer.ensure_group()
-    settings = web_settings(redis_url, prefix, webhooks=[{"id": "hook", "url": url,
-                                                          "secret": WEBHOOK_SECRET}])  # fmt: skip
+    hooks = [
+        {"id": i, "url": u, "secret": WEBHOOK_SECRET} for i, u in (("hook", url), ("ok", ok_url))
+    ]
+    settings = web_settings(redis_url, prefix, webhooks=hooks)
     with RunningWeb(settings) as web:
-        (alert_id,) = add_alerts(client, keys, "nato", 1, notify=["hook"])
+        (alert_id,) = add_alerts(client, keys, "nato", 1, notify=["hook", "ok"])
         take_alerts(notifier, consumer, None)
         notifier.dispatch()
         notifier.wait_idle(30)
@@ -122,7 +128,13 @@ def test_alert_detail_shows_each_endpoint_delivery(
     notifier.close()
 
     assert detail["alert"]["alert_id"] == alert_id
-    (delivery,) = detail["deliveries"]
+    delivery, delivered = detail["deliveries"]
+    assert (delivered["endpoint"], delivered["state"], delivered["attempts"]) == (
+        "ok",
+        "delivered",
+        1,
+    )
+    assert delivered["results"] == ["delivered"] and delivered["next_try_at"] is None
     assert delivery["endpoint"] == "hook"
     assert delivery["state"] == "retrying"
     assert delivery["attempts"] == 1

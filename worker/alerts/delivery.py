@@ -294,8 +294,8 @@ class Notifier:
     def _count(self, record: DeliveryRecord, result: str, state: str, error: str = "") -> None:
         """The attempt in the metrics and in each of its alerts' delivery history."""
         METRICS.inc("wirewatch_deliveries_total", endpoint=record.endpoint, result=result)
-        for alert_id in record.alerts or [record.msg_id]:
-            self.history.note(alert_id, record.endpoint, record.attempts, error or result, state)
+        messages = record.alerts or [record.msg_id]
+        self.history.note(messages, record.endpoint, record.attempts, error or result, state)
 
     # -- digests -----------------------------------------------------------------------------
     def flush_digests(self, force: bool = False) -> int:
