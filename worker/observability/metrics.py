@@ -13,6 +13,7 @@ Histograms are kept as cumulative `_bucket{le=…}` counters plus `_sum` and `_c
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -181,7 +182,8 @@ def run_reporter(
         except Exception as exc:  # Redis away: counts are kept, the beat is retried next second
             log.warning("metrics_flush_failed", error=f"{type(exc).__name__}: {exc}")
         if stopping:
-            client.zrem(keys.live_instances, f"{role}|{instance}")
+            with contextlib.suppress(Exception):  # gone either way once its beat is old
+                client.zrem(keys.live_instances, f"{role}|{instance}")
             return
 
 
