@@ -237,18 +237,18 @@ class Notifier:
         outcome = self._post(endpoint, record)
         record.attempts += 1
         if outcome.delivered:
-            self.store.settle_delivered(endpoint.id, ident, self.clock())
+            noted = self._noted(record, "delivered", "delivered")
+            self.store.settle_delivered(endpoint.id, ident, self.clock(), also=noted)
             log.info("delivered", attempts=record.attempts)
-            self._count(record, "delivered", "delivered")
             latency = max(0.0, self.clock() - record.created_at)
             METRICS.observe("wirewatch_delivery_latency_seconds", latency, endpoint=endpoint.id)
             return
         self._record_failure(endpoint.id, outcome)
         if outcome.gone:
             self.store.disable(endpoint.id, outcome.error)
-            self.store.dead_letter(endpoint.id, ident, record.to_json(), outcome.error)
+            noted = self._noted(record, "gone", "gone", outcome.error)
+            self.store.dead_letter(endpoint.id, ident, record.to_json(), outcome.error, noted)
             log.error("endpoint_disabled", reason=outcome.error)
-            self._count(record, "gone", "gone", outcome.error)
         else:
             record.last_error = outcome.error
             self._retry_or_dead_letter(ident, record, outcome, log)
@@ -280,22 +280,33 @@ class Notifier:
             schedule, record.attempts, self.policy.jitter, random.random(), outcome.retry_after_s
         )
         if delay is None:
-            self.store.dead_letter(record.endpoint, ident, record.to_json(), record.last_error)
+            noted = self._noted(record, "failed", "dead", record.last_error)
+            self.store.dead_letter(
+                record.endpoint, ident, record.to_json(), record.last_error, noted
+            )
             log.error("delivery_dead_lettered", reason=record.last_error, attempts=record.attempts)
-            self._count(record, "failed", "dead", record.last_error)
             METRICS.inc(
                 "wirewatch_deliveries_total", endpoint=record.endpoint, result="dead_lettered"
             )
             return
-        self._count(record, "failed", "retrying", record.last_error)
-        self.store.reschedule(ident, record, self.clock() + delay)
+        noted = self._noted(record, "failed", "retrying", record.last_error)
+        self.store.reschedule(ident, record, self.clock() + delay, also=noted)
         log.warning("delivery_failed", error=record.last_error, retry_in_s=round(delay, 1))
 
-    def _count(self, record: DeliveryRecord, result: str, state: str, error: str = "") -> None:
-        """The attempt in the metrics and in each of its alerts' delivery history."""
+    def _noted(
+        self, record: DeliveryRecord, result: str, state: str, error: str = ""
+    ) -> Callable[[Any], None]:
+        """Counts the attempt in the metrics; returns what notes it in each of its alerts'
+        delivery history, in the pipeline that stores its outcome."""
         METRICS.inc("wirewatch_deliveries_total", endpoint=record.endpoint, result=result)
         messages = record.alerts or [record.msg_id]
-        self.history.note(messages, record.endpoint, record.attempts, error or result, state)
+
+        def note(pipe: Any) -> None:
+            self.history.note(
+                pipe, messages, record.endpoint, record.attempts, error or result, state
+            )
+
+        return note
 
     # -- digests -----------------------------------------------------------------------------
     def flush_digests(self, force: bool = False) -> int:
