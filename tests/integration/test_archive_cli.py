@@ -12,6 +12,7 @@ from tests.support.archive import article
 from tests.support.cli import run_cli, write_config
 from tests.support.httpserver import LocalServer
 from tests.support.site import Receiver, mount_seed_site
+from worker.alerts.index import AlertIndex
 from worker.archive.sqlite import SqliteArchive
 from worker.queue.keys import Keys
 
@@ -156,12 +157,10 @@ def test_alerts_since_and_watchlist_filters(
             "story": {"id": f"st_{age_h}"},
         }
         body = json.dumps({"type": "alert.created", "timestamp": "t", "data": data})
-        client.xadd(
-            stream,
-            {"alert": json.dumps(data), "notify": "[]", "body": body},
-            id=f"{now_ms - age_h * 3_600_000}-0",
-        )
-    client.xadd(stream, {"alert": "{}", "notify": "[]", "body": "not json"})
+        client.xadd(stream, {"notify": "[]", "body": body}, id=f"{now_ms - age_h * 3_600_000}-0")
+    client.xadd(stream, {"notify": "[]", "body": "not json"})
+    # indexed as a notifier takes them off the stream (a malformed one is skipped)
+    AlertIndex(client, Keys(prefix), 30 * 86400, 1000).ingest(client.xrange(stream))
     day = run_cli("alerts", "--json", "--config", str(config), redis_url=redis_url)
     assert [json.loads(line)["id"] for line in day.stdout.splitlines()] == ["al_1", "al_2"]
     week = run_cli(

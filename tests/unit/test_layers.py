@@ -24,6 +24,7 @@ LAYERS: list[set[str]] = [
     {"config"},  # validates what the layers below define (queries, channel URLs, dedupe)
     {"polling", "pipeline", "websub"},
     {"ops", "archive"},
+    {"web"},
     {"roles"},
     {"cli"},
 ]

@@ -26,11 +26,13 @@ from worker.alerts.apprise_channel import AppriseChannel, is_apprise_url
 from worker.alerts.breaker import BreakerPolicy, Circuit
 from worker.alerts.endpoints import EndpointChanges, endpoint_changes
 from worker.alerts.formats import render
+from worker.alerts.history import DeliveryHistory
 from worker.alerts.retry import Outcome, classify, retry_after_cap, retry_delay
 from worker.alerts.schedule import DailyTime, daily_due
 from worker.alerts.signing import signed_headers
 from worker.alerts.store import DeliveryRecord, DeliveryStore, Target, breaker_of
 from worker.fetching.keepalive import GuardedTransport
+from worker.observability.metrics import METRICS
 from worker.queue.connection import Client
 from worker.queue.keys import Keys, short_hash
 from worker.queue.streams import Entry
@@ -103,6 +105,7 @@ class Notifier:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = DeliveryStore(client, keys)
+        self.history = DeliveryHistory(client, keys)
         self.policy = policy
         self.log = log
         self.clock = clock
@@ -333,13 +336,17 @@ class Notifier:
         outcome = self._post(lane, record)
         record.attempts += 1
         if outcome.delivered:
-            self.store.settle_delivered(endpoint.id, ident, self.clock())
+            noted = self._noted(record, "delivered", "delivered")
+            self.store.settle_delivered(endpoint.id, ident, self.clock(), also=noted)
             log.info("delivered", attempts=record.attempts)
+            latency = max(0.0, self.clock() - record.created_at)
+            METRICS.observe("wirewatch_delivery_latency_seconds", latency, endpoint=endpoint.id)
             return
         self._record_failure(endpoint.id, outcome)
         if outcome.gone:
             self.store.disable(endpoint.id, outcome.error)
-            self.store.dead_letter(endpoint.id, ident, record.to_json(), outcome.error)
+            noted = self._noted(record, "gone", "gone", outcome.error)
+            self.store.dead_letter(endpoint.id, ident, record.to_json(), outcome.error, noted)
             log.error("endpoint_disabled", reason=outcome.error)
         else:
             record.last_error = outcome.error
@@ -390,11 +397,33 @@ class Notifier:
             self.policy.max_retry_after_s,
         )
         if delay is None:
-            self.store.dead_letter(record.endpoint, ident, record.to_json(), record.last_error)
+            noted = self._noted(record, "failed", "dead", record.last_error)
+            self.store.dead_letter(
+                record.endpoint, ident, record.to_json(), record.last_error, noted
+            )
             log.error("delivery_dead_lettered", reason=record.last_error, attempts=record.attempts)
+            METRICS.inc(
+                "wirewatch_deliveries_total", endpoint=record.endpoint, result="dead_lettered"
+            )
             return
-        self.store.reschedule(ident, record, self.clock() + delay)
+        noted = self._noted(record, "failed", "retrying", record.last_error)
+        self.store.reschedule(ident, record, self.clock() + delay, also=noted)
         log.warning("delivery_failed", error=record.last_error, retry_in_s=round(delay, 1))
+
+    def _noted(
+        self, record: DeliveryRecord, result: str, state: str, error: str = ""
+    ) -> Callable[[Any], None]:
+        """Counts the attempt in the metrics; returns what notes it in each of its alerts'
+        delivery history, in the pipeline that stores its outcome."""
+        METRICS.inc("wirewatch_deliveries_total", endpoint=record.endpoint, result=result)
+        messages = record.alerts or [record.msg_id]
+
+        def note(pipe: Any) -> None:
+            self.history.note(
+                pipe, messages, record.endpoint, record.attempts, error or result, state
+            )
+
+        return note
 
     # -- digests -----------------------------------------------------------------------------
     def flush_digests(self, force: bool = False) -> int:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -95,6 +95,14 @@ class DeliveryRecord:
         return cls(**json.loads(text))
 
 
+Also = Callable[[Any], None] | None  # adds its own commands to a store method's pipeline
+
+
+def _add(pipe: Any, also: Also) -> None:
+    if also is not None:
+        also(pipe)
+
+
 def delivery_id(msg_id: str, endpoint_id: str) -> str:
     return f"{msg_id}:{endpoint_id}"
 
@@ -154,8 +162,9 @@ class DeliveryStore:
         pipe.zrem(self.keys.endpoint_due(endpoint_id), ident)
         pipe.execute()
 
-    def settle_delivered(self, endpoint_id: str, ident: str, now: float) -> None:
-        """A delivered request, in one round trip: the record goes, the circuit closes."""
+    def settle_delivered(self, endpoint_id: str, ident: str, now: float, also: Also = None) -> None:
+        """A delivered request, in one round trip: the record goes, the circuit closes (and
+        `also` adds its own commands, e.g. the delivery history, to that round trip)."""
         closed = {
             "failures": "0",
             "open_until": "0",
@@ -168,21 +177,28 @@ class DeliveryStore:
         pipe.zrem(self.keys.endpoint_due(endpoint_id), ident)
         pipe.hset(self.keys.endpoint_state(endpoint_id), mapping=mapping)
         pipe.delete(self.keys.endpoint_probe(endpoint_id))
+        _add(pipe, also)
         pipe.execute()
 
-    def reschedule(self, ident: str, record: DeliveryRecord, due_at: float) -> None:
+    def reschedule(
+        self, ident: str, record: DeliveryRecord, due_at: float, also: Also = None
+    ) -> None:
         pipe = self.client.pipeline(transaction=True)
         pipe.hset(self.keys.deliveries, ident, record.to_json())
         pipe.zadd(self.keys.endpoint_due(record.endpoint), {ident: due_at})
+        _add(pipe, also)
         pipe.execute()
 
-    def dead_letter(self, endpoint_id: str, ident: str, raw: str, reason: str) -> None:
+    def dead_letter(
+        self, endpoint_id: str, ident: str, raw: str, reason: str, also: Also = None
+    ) -> None:
         dead: Any = {"delivery_id": ident, "endpoint": endpoint_id, "reason": reason, "record": raw}
         dead["failed_at"] = str(int(time.time()))
         pipe = self.client.pipeline(transaction=True)
         pipe.xadd(self.keys.deliveries_dead, dead)
         pipe.hdel(self.keys.deliveries, ident)
         pipe.zrem(self.keys.endpoint_due(endpoint_id), ident)
+        _add(pipe, also)
         pipe.execute()
 
     def pull_in(self, endpoint_id: str, latest: float) -> int:

@@ -11,13 +11,13 @@ import argparse
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 
-from worker.cli import archive, config, feeds, match, ops, roles
+from worker.cli import archive, config, feeds, match, ops, roles, watchlists
 from worker.cli.common import CONFIG_HELP, EXIT_CONFIG, EXIT_FAILURE, EXIT_OK
 from worker.cli.errors import OneLineParser, answer_errors
 
 __all__ = ["EXIT_CONFIG", "EXIT_FAILURE", "EXIT_OK", "build_parser", "main"]
 
-COMMAND_GROUPS = (roles, config, match, feeds, ops, archive)
+COMMAND_GROUPS = (roles, config, match, feeds, ops, archive, watchlists)
 
 
 def package_version() -> str:

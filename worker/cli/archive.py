@@ -45,7 +45,7 @@ def register(sub: Subparsers) -> None:
     tried.add_argument("--since", type=_duration, default=7 * 86400.0, help="default 7d")
     tried.add_argument("--against", help="another query: the alerts gained and lost")
     tried.add_argument("--samples", type=int, default=5, help="sample hits shown (default 5)")
-    text = "the recent alerts (from the alerts stream)"
+    text = "the recent alerts (kept web.alert_retention, 30 days by default)"
     recent = add_command(sub, "alerts", text, on_runtime(cmd_alerts))
     recent.add_argument("--watchlist", help="only this watchlist's")
     recent.add_argument("--since", type=_duration, default=86400.0, help="default 1d")
@@ -145,9 +145,11 @@ def _print_alerts(title: str, alerts: list[WouldAlert]) -> None:
 
 
 def cmd_alerts(args: argparse.Namespace, rt: Any) -> int:
-    from worker.archive.recent import recent_alerts
+    from worker.alerts.index import AlertIndex
 
-    alerts = recent_alerts(rt.client, rt.keys, _now() - args.since, args.watchlist)
+    web = rt.settings.web
+    index = AlertIndex(rt.client, rt.keys, web.alert_retention, web.alert_max)
+    alerts = index.recent(_now() - args.since, args.watchlist)
     for alert in alerts:
         if args.json:
             print(json.dumps(alert, ensure_ascii=False))

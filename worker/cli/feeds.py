@@ -15,13 +15,12 @@ import yaml
 from worker.cli.common import Subparsers, add_command, load, with_runtime
 from worker.cli.errors import UsageError, one_line
 from worker.config import Settings
+from worker.config.policies import fetch_limits
 from worker.feeds.opml import FeedEntry, OpmlError, discover_feeds, parse_opml, to_opml
 from worker.feeds.parse import FeedParseError, parse_feed
 from worker.fetching import Fetcher, FetchLimits
-from worker.polling.health import feed_status
+from worker.polling.health import feed_status, health_policy
 from worker.queue.connection import read_hashes
-from worker.roles.runtime import fetch_limits
-from worker.roles.scheduler import health_policy
 
 IMPORT_FILE = "feeds-imported.yaml"
 COLUMNS = ("feed", "status", "last success", "last new item", "next poll", "errors")

@@ -14,10 +14,10 @@ from pathlib import Path
 from worker.cli.common import EXIT_CONFIG, Subparsers, add_command, default_config_path
 from worker.cli.errors import UsageError, say
 from worker.config import Settings, load_config
-from worker.errors import ConfigError, ExtractionError, QueryError, WirewatchError
-from worker.extraction import extract_article
+from worker.errors import ConfigError, QueryError, WirewatchError
 from worker.fetching import Fetcher, FetchLimits
-from worker.rules import Document, Hit, Matcher
+from worker.pipeline.documents import document_from_text
+from worker.rules import Hit, Matcher
 
 EXIT_MATCH, EXIT_NO_MATCH = 0, 1
 
@@ -48,32 +48,12 @@ def load_config_if_needed(args: argparse.Namespace) -> Settings | None:
     return load_config(Path(config or default_config_path()), os.environ)
 
 
-def looks_like_html(text: str) -> bool:
-    head = text[:2048].lstrip().lower()
-    return head.startswith(("<!doctype html", "<html")) or "<body" in head
-
-
-def document_from_text(text: str, url: str = "") -> Document:
-    """Plain text: first line is the title. HTML: extracted as the worker would, with its
-    author, language and site (for `author:`, `lang:`, `site:`); a URL also gives the site."""
-    if looks_like_html(text):
-        try:
-            page = extract_article(text, url or "http://localhost/")
-        except ExtractionError:
-            pass
-        else:
-            site = url or page.site
-            return Document(page.title, page.text, site, (), page.author, page.language)
-    title, _, body = text.strip().partition("\n")
-    return Document(title=title.strip(), body=body, site=url)
-
-
 def read_source(source: str, settings: Settings | None) -> tuple[str, str]:
     """(text, url) of the source: a URL fetched, a file read, or stdin for `-`."""
     if source.startswith(("http://", "https://")):
         limits = FetchLimits(30.0, 10.0, 10_000_000, 5, True, "wirewatch-match/0.1")
         if settings is not None:
-            from worker.roles.runtime import fetch_limits
+            from worker.config.policies import fetch_limits
 
             limits = fetch_limits(settings)
         fetcher = Fetcher(limits)

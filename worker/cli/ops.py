@@ -69,7 +69,7 @@ def cmd_dlq(args: argparse.Namespace, rt: Any) -> int:
 
 
 def cmd_status(args: argparse.Namespace, rt: Any) -> int:
-    from worker.roles.notifier import delivery_policy
+    from worker.config.policies import delivery_policy
 
     policy = delivery_policy(rt.settings).breaker
     report = status.collect(rt.client, rt.keys, [w.id for w in rt.settings.webhooks], policy)

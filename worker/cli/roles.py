@@ -20,7 +20,9 @@ from worker.cli.common import (
 )
 from worker.config import Settings
 from worker.observability.logging import get_logger, writes_json
+from worker.observability.metrics import start_reporter
 from worker.queue.connection import open_client, resolve_redis
+from worker.roles.runtime import consumer_name
 
 ROLE_HELP = {
     "scheduler": "poll feeds and queue new items",
@@ -28,6 +30,7 @@ ROLE_HELP = {
     "notifier": "deliver alerts to webhooks",
     "websub": "subscribe at the hubs feeds name and take their pushes (websub.enabled)",
     "archiver": "store processed articles in the archive, prune it, send spike alerts",
+    "web": "the HTTP API, alert feeds, /healthz, /readyz and /metrics (web.listen)",
 }
 
 
@@ -47,7 +50,7 @@ def role_runner(name: str, settings: Settings) -> Runner:
     """How the process of role `name` runs, on a Runtime, until stopped. Imported when chosen,
     so each process loads only its own role's code. The optional roles idle while disabled, so a
     Procfile that lists them keeps running (Procfile runners stop everything when one ends)."""
-    from worker.roles import archiver, websub
+    from worker.roles import archiver, web, websub
     from worker.roles.notifier import NotifierRole
     from worker.roles.scheduler import SchedulerRole
     from worker.roles.worker import WorkerRole
@@ -56,12 +59,15 @@ def role_runner(name: str, settings: Settings) -> Runner:
         return websub.idle
     if name == "archiver" and not settings.archive.enabled:
         return archiver.idle
+    if name == "web" and not settings.web.enabled:
+        return web.idle
     builders: dict[str, Any] = {
         "scheduler": SchedulerRole,
         "worker": WorkerRole,
         "notifier": NotifierRole,
         "websub": websub.WebSubRole,
         "archiver": archiver.ArchiverRole,
+        "web": web.WebRole,
     }
     role = builders[name]
     return lambda rt, stop: role.build(rt).run(stop)
@@ -75,7 +81,13 @@ def cmd_role(args: argparse.Namespace) -> int:
     def body(rt: Any) -> int:
         rt.config_signature = args.config_signature
         reload_on_sighup(rt.reload_requested)
-        runner(rt, stop)
+        # Counters and a heartbeat to Redis every second, for /metrics and /readyz (web role).
+        instance = consumer_name(args.command)
+        report_until_done = start_reporter(rt.client, rt.keys, args.command, instance, rt.log)
+        try:
+            runner(rt, stop)
+        finally:
+            report_until_done()
         return EXIT_OK
 
     return with_runtime(settings, body, path)
@@ -102,8 +114,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 def supervised_roles(settings: Settings) -> tuple[str, ...]:
     from worker.roles.supervisor import ROLES
 
-    roles = (*ROLES, "archiver") if settings.archive.enabled else ROLES
-    return (*roles, "websub") if settings.websub.enabled else roles
+    optional = [
+        ("archiver", settings.archive.enabled),
+        ("websub", settings.websub.enabled),
+        ("web", settings.web.enabled),
+    ]
+    return (*ROLES, *(role for role, enabled in optional if enabled))
 
 
 def run_once_and_report(rt: Any) -> int:

@@ -41,6 +41,7 @@ _PREFIX = re.compile(r"[A-Za-z0-9_-]+")
 _SECRET_PREFIX = "whsec_"  # noqa: S105 - the format marker, not a secret
 _SECRET_BYTES = (24, 64)
 MIN_FEED_INTERVAL = 30.0
+_MIN_TOKEN_CHARS = 16
 
 
 def _at_least(minimum: float, written: str) -> AfterValidator:
@@ -319,6 +320,43 @@ class WebSubConfig(_Section):
         return self
 
 
+class WebTokenConfig(_Section):
+    """A bearer token for the HTTP API and what it may do (read < write < admin)."""
+
+    id: Slug
+    token: SecretStr
+    scope: Annotated[Literal["read", "write", "admin"], BeforeValidator(_lower)] = "read"
+
+    @field_validator("token")
+    @classmethod
+    def _long_enough(cls, token: SecretStr) -> SecretStr:
+        # Never quote the value: it is a secret.
+        if len(token.get_secret_value()) < _MIN_TOKEN_CHARS:
+            raise ValueError(f"token must be at least {_MIN_TOKEN_CHARS} characters")
+        return token
+
+
+class WebConfig(_Section):
+    """The `web` role: HTTP API, alert feeds, health and metrics (worker/web)."""
+
+    enabled: bool = False  # `wirewatch run` starts the role when set
+    listen: Annotated[str, AfterValidator(_listen)] = "127.0.0.1:8080"
+    tokens: list[WebTokenConfig] = Field(default_factory=list)
+    alert_retention: Annotated[Duration, _at_least(60.0, "1m")] = 30 * 86400.0
+    alert_max: Annotated[int, Field(ge=100)] = 1_000_000  # the index's bound on Redis memory
+    ready_max_lag: Duration = 300.0  # /readyz: oldest unread item or alert younger than this
+    live_timeout: Annotated[Duration, _at_least(3.0, "3s")] = 15.0  # a silent instance is dead
+    auth_failures_per_minute: Annotated[int, Field(ge=1)] = 10  # per client address, then 429
+
+    @field_validator("tokens")
+    @classmethod
+    def _unique_ids(cls, tokens: list[WebTokenConfig]) -> list[WebTokenConfig]:
+        ids = [t.id for t in tokens]
+        if len(set(ids)) != len(ids):
+            raise ValueError("token ids must be unique")
+        return tokens
+
+
 class LogConfig(_Section):
     """Log output."""
 
@@ -342,6 +380,7 @@ class Settings(_Section):
     dedupe: DedupeConfig = Field(default_factory=DedupeConfig)
     websub: WebSubConfig = Field(default_factory=WebSubConfig)
     archive: ArchiveConfig = Field(default_factory=ArchiveConfig)
+    web: WebConfig = Field(default_factory=WebConfig)
     log: LogConfig = Field(default_factory=LogConfig)
 
     @field_validator("redis_url")

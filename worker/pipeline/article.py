@@ -13,6 +13,7 @@ from worker.extraction import canonical_url, extract_article, text_from_feed_htm
 from worker.extraction.published import choose_published
 from worker.fetching import Fetcher, FetchResult
 from worker.fetching.politeness import HostGate
+from worker.observability.metrics import METRICS
 from worker.pipeline.refusals import RefusedHosts
 from worker.records import Article, FeedItem
 
@@ -101,13 +102,15 @@ def build_article(item: FeedItem, pages: PoliteFetcher) -> Article:
     if not item.link.startswith(("http://", "https://")):
         return from_feed(item, "no article link")
     try:
-        result = pages.page(item.link)
+        with METRICS.timed("wirewatch_fetch_duration_seconds"):
+            result = pages.page(item.link)
     except FetchError as exc:
         return from_feed(item, f"fetch failed: {exc}")
     content_type = result.headers.get("content-type", "text/html").lower()
     if not content_type.startswith(_HTML_TYPES):
         return from_feed(item, f"page is {content_type.split(';')[0]}, not HTML")
     try:
-        return from_page(item, result.body, result.url)
+        with METRICS.timed("wirewatch_extraction_duration_seconds"):
+            return from_page(item, result.body, result.url)
     except ExtractionError as exc:
         return from_feed(item, f"extraction failed: {exc}")

@@ -18,6 +18,7 @@ from worker.alerts.build import STORY_UPDATED, alert_data, story_update_data, we
 from worker.dedupe.exact import MIN_TEXT_FOR_HASH, ExactDedupe, Verdict, title_key
 from worker.dedupe.stories import StoryAssignment, StoryIndex, story_update_due
 from worker.extraction import text_fingerprint, url_key
+from worker.observability.metrics import METRICS
 from worker.pipeline.article import PoliteFetcher, build_article
 from worker.pipeline.emit import AlertEmitter, PendingAlert
 from worker.pipeline.watchlists import WatchlistInfo, WatchlistSet
@@ -126,7 +127,8 @@ class ItemProcessor:
         updates = 0 if story.new_story else self._announce_growth(article, story, rules, now)
         if verdict is not Verdict.NEW:
             return ProcessResult(ItemOutcome(verdict.value), 0, article, story, updates)
-        hits = rules.matcher.match(rule_document(article))
+        with METRICS.timed("wirewatch_matching_duration_seconds"):
+            hits = rules.matcher.match(rule_document(article))
         if not hits:
             return ProcessResult(ItemOutcome.NO_MATCH, 0, article, story, updates)
         story_ref = (story.story_id, story.articles)

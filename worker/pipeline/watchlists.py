@@ -6,6 +6,8 @@ them only if they compile: a broken watchlist never reaches a worker. Workers lo
 version before each batch (at most once a second) and switch to a new set as soon as it appears,
 so every worker on every machine moves to the same set within about a second, without a restart.
 If a published set fails to compile in a worker, that worker keeps its last good set.
+Every publish merges in the watchlists made through the HTTP API (pipeline/apiwatchlists.py;
+config ids win), so no worker or config reload ever drops them.
 """
 
 from __future__ import annotations
@@ -19,7 +21,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
+import redis
+
 from worker.errors import ConfigError, QueryError
+from worker.pipeline.apiwatchlists import read_api_watchlists
 from worker.queue.connection import Client, read_hash
 from worker.queue.keys import Keys
 from worker.rules import Matcher
@@ -75,6 +80,7 @@ class SharedWatchlists:
     ) -> None:
         self.client = client
         self.key = keys.watchlists
+        self.keys = keys
         self.log = log
         self.clock = clock
         self._current: WatchlistSet | None = None
@@ -82,16 +88,32 @@ class SharedWatchlists:
         self._lock = threading.Lock()
 
     def publish(self, watchlists: Iterable[WatchlistLike]) -> int:
-        """Validate, then make this the set of every worker; returns the version in force."""
-        payload = payload_of(watchlists)
-        candidate = compile_payload(payload, 0)
-        state = read_hash(self.client, self.key)
-        if state.get("digest") == candidate.digest:
-            return int(state["version"])
-        pipe = self.client.pipeline(transaction=True)
-        pipe.hincrby(self.key, "version", 1)
-        pipe.hset(self.key, mapping={"digest": candidate.digest, "payload": payload})
-        version = int(pipe.execute()[0])
+        """Validate, then make these (the config's) and the API-made watchlists the set of every
+        worker; returns the version in force. Watching both hashes, a concurrent API change is
+        never overwritten by a set read before it."""
+        config_rows = list(watchlists)
+        while True:
+            try:
+                return self._publish_once(config_rows)
+            except redis.WatchError:
+                continue
+
+    def _publish_once(self, config_rows: list[WatchlistLike]) -> int:
+        with self.client.pipeline(transaction=True) as pipe:
+            pipe.watch(self.key, self.keys.api_watchlists)  # type: ignore[no-untyped-call]
+            config_ids = {w.id for w in config_rows}
+            api = [w for w in read_api_watchlists(pipe, self.keys) if w.id not in config_ids]
+            payload = payload_of([*config_rows, *api])
+            config_payload = payload_of(config_rows)
+            candidate = compile_payload(payload, 0)
+            state: Any = pipe.hgetall(self.key)
+            if state.get("digest") == candidate.digest and state.get("config") == config_payload:
+                return int(state["version"])
+            pipe.multi()
+            pipe.hincrby(self.key, "version", 1)
+            fields: Any = {"digest": candidate.digest, "payload": payload, "config": config_payload}
+            pipe.hset(self.key, mapping=fields)
+            version = int(pipe.execute()[0])
         self.log.info("watchlists_published", version=version, watchlists=len(candidate.table))
         with self._lock:  # already compiled: no need to compile it again on the next refresh
             self._current = replace(candidate, version=version)

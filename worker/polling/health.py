@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from worker.alerts.envelope import EventType, envelope_body
+from worker.config import Settings
 from worker.polling.intervals import is_stale
 from worker.queue.connection import Client, hash_float
 from worker.queue.keys import Keys
@@ -104,3 +105,13 @@ class UnhealthyAlerts:
             envelope_body(EVENT_TYPE, data, now),
         ]
         return bool(self._emit(keys=keys, args=args))
+
+
+def health_policy(settings: Settings) -> HealthPolicy:
+    s = settings.scheduler
+    return HealthPolicy(
+        stale_factor=s.stale_factor,
+        stale_minimum_s=s.stale_minimum,
+        unhealthy_after_s=s.unhealthy_after,
+        unhealthy_notify=tuple(s.unhealthy_notify),
+    )

@@ -37,6 +37,7 @@ from worker.feeds.parse import (
 from worker.feeds.seen import entries_to_keep
 from worker.fetching import Fetcher, FetchResult, HttpStatusFetchError
 from worker.fetching.httpdates import retry_after_seconds
+from worker.observability.metrics import METRICS
 from worker.polling.health import HealthPolicy, UnhealthyAlerts, unhealthy_due, unhealthy_event
 from worker.polling.intervals import (
     RETRY_AFTER_STATUSES,
@@ -164,6 +165,12 @@ class FeedPoller:
         `finish` adds the caller's own commands (releasing a lease, a host slot) to the
         pipeline that writes the new state, after it: one round trip, and the state is written
         before anything is released."""
+        with METRICS.timed("wirewatch_poll_duration_seconds"):
+            outcome = self._poll(feed, state, finish)
+        METRICS.inc("wirewatch_polls_total", outcome=outcome.status)
+        return outcome
+
+    def _poll(self, feed: FeedLike, state: Mapping[str, str] | None, finish: Finish) -> PollOutcome:
         current = dict(state) if state is not None else self.state(feed.url)
         try:
             success = self._fetch_and_queue(feed, current)

@@ -218,3 +218,57 @@ class Keys:
     def websub_lock(self, feed_url: str) -> str:
         """Held by the one websub process acting on a subscription (subscribing, renewing)."""
         return f"{self._websub}:lock:{short_hash(feed_url)}"
+
+    # -- control: API-made watchlists, liveness (worker/pipeline/apiwatchlists.py, metrics) ---
+    @property
+    def api_watchlists(self) -> str:
+        """Hash: watchlist id -> JSON of a watchlist made through the HTTP API (its version)."""
+        return f"{{{self.prefix}:control}}:wl:api"
+
+    def watchlist_versions(self, watchlist_id: str) -> str:
+        """List: every version of an API-made watchlist, oldest first (JSON each)."""
+        return f"{{{self.prefix}:control}}:wl:versions:{watchlist_id}"
+
+    @property
+    def feed_keys(self) -> str:
+        """Hash: watchlist id -> the key that opens its Atom and JSON alert feeds."""
+        return f"{{{self.prefix}:control}}:wl:feedkeys"
+
+    @property
+    def live_instances(self) -> str:
+        """Sorted set: `<role>|<instance>` scored by its last heartbeat (unix seconds)."""
+        return f"{{{self.prefix}:control}}:alive"
+
+    # -- metrics: counters every role adds to, rendered by the web role (docs/metrics.md) ---
+    @property
+    def metrics(self) -> str:
+        """Hash: `<metric name>\\t<labels JSON>` -> value (counters and histogram series)."""
+        return f"{{{self.prefix}:metrics}}:counters"
+
+    # -- web: the alert index the web role keeps (worker/web/alert_index.py) -----------------
+    @property
+    def _web(self) -> str:
+        return f"{{{self.prefix}:web}}"
+
+    @property
+    def web_alerts(self) -> str:
+        """Hash: alert id -> JSON of the alert as indexed (with its order member)."""
+        return f"{self._web}:alerts"
+
+    @property
+    def web_alert_order(self) -> str:
+        """Sorted set (all scores 0, ordered by member): `<stream id> <watchlist> <alert id>`."""
+        return f"{self._web}:order"
+
+    def web_watchlist_order(self, watchlist_id: str) -> str:
+        """The same members as `web_alert_order`, one watchlist's only."""
+        return f"{self._web}:order:{watchlist_id}"
+
+    def web_story(self, story_id: str) -> str:
+        """Hash: article URL -> JSON (title, feed, when) of each article of a story that alerted
+        (written by workers, worker/pipeline/storylog.py, and by the web role's index)."""
+        return f"{self._web}:story:{story_id}"
+
+    def delivery_history(self, msg_id: str) -> str:
+        """Hash: endpoint id -> JSON of the attempts made to deliver one alert there."""
+        return f"{self._alerts}:history:{msg_id}"

@@ -14,11 +14,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from worker.alerts.breaker import BreakerPolicy
-from worker.alerts.delivery import DeliveryPolicy, Endpoint, Notifier
+from worker.alerts.delivery import Endpoint, Notifier
 from worker.alerts.endpoints import endpoints_applier
+from worker.alerts.index import AlertIndex
 from worker.alerts.schedule import split_digest
 from worker.config import Settings
+from worker.config.policies import delivery_policy
 from worker.observability.resilience import keep_running
 from worker.queue.keys import ALERTS_GROUP
 from worker.queue.streams import StreamConsumer
@@ -28,6 +29,7 @@ from worker.roles.runtime import Runtime
 ONCE_RETRY_HORIZON_S = 30.0
 _DISPATCH_IDLE_S = 0.2  # how often due retries and digests are looked for when all is quiet
 _INTAKE_BLOCK_MS = 500
+_INDEX_TRIM_EVERY_S = 60.0  # alerts past the index's retention or bound are dropped
 
 
 def endpoints(settings: Settings) -> dict[str, Endpoint]:
@@ -43,21 +45,13 @@ def endpoints(settings: Settings) -> dict[str, Endpoint]:
     }
 
 
-def delivery_policy(settings: Settings) -> DeliveryPolicy:
-    d = settings.delivery
-    breaker = BreakerPolicy(d.breaker_threshold, d.breaker_cooldown, d.breaker_max_cooldown)
-    return DeliveryPolicy(
-        tuple(d.retry_schedule),
-        d.timeout,
-        d.jitter,
-        d.concurrency,
-        breaker,
-        max_retry_after_s=d.max_retry_after,
-    )
-
-
-def take_alerts(notifier: Notifier, consumer: StreamConsumer, block_ms: int | None) -> int:
+def take_alerts(
+    notifier: Notifier, consumer: StreamConsumer, index: AlertIndex, block_ms: int | None
+) -> int:
+    """Take the next alerts off the stream into delivery, and into the alert index."""
     entries = consumer.read(64, block_ms)
+    if entries:
+        index.ingest(entries)  # idempotent: a batch taken again after a crash changes nothing
     for entry, exc in notifier.take_batch(entries, consumer.group):
         # A malformed alert must not stop the ones behind it: counted, then dead-lettered.
         notifier.log.error(
@@ -72,6 +66,7 @@ class NotifierRole:
     rt: Runtime
     notifier: Notifier
     consumer: StreamConsumer
+    index: AlertIndex
 
     @classmethod
     def build(cls, rt: Runtime) -> NotifierRole:
@@ -80,7 +75,9 @@ class NotifierRole:
         rt.closing(notifier)
         keys = rt.keys
         consumer = rt.consumer("notifier", keys.alerts_stream, ALERTS_GROUP, keys.deliveries_dead)
-        return cls(rt, notifier, consumer)
+        web = rt.settings.web
+        index = AlertIndex(rt.client, keys, web.alert_retention, web.alert_max)
+        return cls(rt, notifier, consumer, index)
 
     def run(self, stop: threading.Event) -> None:
         notifier = self.notifier
@@ -92,10 +89,15 @@ class NotifierRole:
         intake.start()
         self.rt.log.info("notifier_started", endpoints=len(self.rt.settings.webhooks))
 
+        trimmed_at = [0.0]
+
         def dispatch_step() -> None:
             notifier.flush_digests()
             notifier.dispatch()
             notifier.wait_for_work(_DISPATCH_IDLE_S)
+            if time.monotonic() - trimmed_at[0] >= _INDEX_TRIM_EVERY_S:
+                trimmed_at[0] = time.monotonic()
+                self.index.trim()
 
         keep_running(dispatch_step, stop, self.rt.log, "dispatch")
         intake.join()
@@ -104,7 +106,7 @@ class NotifierRole:
 
     def _take_alerts_until(self, stop: threading.Event) -> None:
         def step() -> None:
-            if take_alerts(self.notifier, self.consumer, block_ms=_INTAKE_BLOCK_MS):
+            if take_alerts(self.notifier, self.consumer, self.index, block_ms=_INTAKE_BLOCK_MS):
                 self.notifier.wake()
 
         keep_running(step, stop, self.notifier.log, "alert-intake")
@@ -116,8 +118,9 @@ class NotifierRole:
         started_ms = int(self.rt.client.time()[0]) * 1000  # Redis's clock numbers the entries
         notifier, consumer = self.notifier, self.consumer
         consumer.rewind_pending()
-        while take_alerts(notifier, consumer, block_ms=None):
+        while take_alerts(notifier, consumer, self.index, block_ms=None):
             pass
+        self.index.trim()
         notifier.flush_digests(force=True)  # the run ends now: do not hold digests back
         while True:
             notifier.dispatch()

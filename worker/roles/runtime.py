@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from worker.config import Settings, load_config
+from worker.config.policies import fetch_limits
 from worker.config.watch import ConfigFileWatcher, Signature
-from worker.fetching import Fetcher, FetchLimits
+from worker.fetching import Fetcher
 from worker.fetching.politeness import HostGate, HostLimit
 from worker.observability.logging import get_logger
 from worker.queue.connection import Client, open_client
@@ -28,18 +29,6 @@ Loaded = TypeVar("Loaded")
 
 def consumer_name(role: str) -> str:
     return f"{role}-{socket.gethostname()}-{os.getpid()}"
-
-
-def fetch_limits(settings: Settings) -> FetchLimits:
-    f = settings.fetch
-    return FetchLimits(
-        timeout_s=f.timeout,
-        connect_timeout_s=f.connect_timeout,
-        max_bytes=f.max_bytes,
-        max_redirects=f.max_redirects,
-        allow_private_addresses=f.allow_private_addresses,
-        user_agent=f.user_agent,
-    )
 
 
 def lease_seconds(settings: Settings) -> float:
@@ -69,6 +58,7 @@ class Runtime:
     keys: Keys
     log: Any
     config_path: Path | None = None
+    redis_url: str = ""
     config_signature: Signature = ()
     reload_requested: threading.Event = field(default_factory=threading.Event)
     _closers: list[Any] = field(default_factory=list)
@@ -76,7 +66,7 @@ class Runtime:
     @classmethod
     def open(cls, settings: Settings, redis_url: str) -> Runtime:
         client = open_client(redis_url)
-        return cls(settings, client, Keys(settings.redis_prefix), get_logger())
+        return cls(settings, client, Keys(settings.redis_prefix), get_logger(), redis_url=redis_url)
 
     def fetcher(self) -> Fetcher:
         fetcher = Fetcher(fetch_limits(self.settings))

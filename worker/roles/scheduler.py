@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from worker.config import Settings
 from worker.feeds.model import FeedLike
 from worker.fetching.politeness import HostGate
-from worker.polling.health import HealthPolicy, UnhealthyAlerts
+from worker.polling.health import UnhealthyAlerts, health_policy
 from worker.polling.poller import FeedPoller, PollOutcome, PollPolicy, PollStatus
 from worker.polling.reload import FeedList, feed_list_applier
 from worker.polling.scheduler import FeedScheduler
@@ -25,16 +25,6 @@ from worker.websub.discovery import HubRecorder
 from worker.websub.store import WebSubStore
 
 ONCE_HOST_WAIT_S = 3600.0  # `run --once` waits this long at most for a busy host
-
-
-def health_policy(settings: Settings) -> HealthPolicy:
-    s = settings.scheduler
-    return HealthPolicy(
-        stale_factor=s.stale_factor,
-        stale_minimum_s=s.stale_minimum,
-        unhealthy_after_s=s.unhealthy_after,
-        unhealthy_notify=tuple(s.unhealthy_notify),
-    )
 
 
 def poll_policy(settings: Settings) -> PollPolicy:

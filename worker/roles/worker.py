@@ -19,11 +19,13 @@ from typing import Any
 
 from worker.dedupe.exact import ExactDedupe
 from worker.dedupe.stories import StoryIndex
+from worker.observability.metrics import METRICS
 from worker.observability.resilience import keep_running
 from worker.pipeline.article import PoliteFetcher
 from worker.pipeline.emit import AlertEmitter
-from worker.pipeline.process import ItemProcessor, ProcessResult
+from worker.pipeline.process import ItemOutcome, ItemProcessor, ProcessResult
 from worker.pipeline.refusals import RefusedHosts
+from worker.pipeline.storylog import StoryLog
 from worker.pipeline.watchlists import SharedWatchlists, publisher
 from worker.queue.keys import ITEMS_GROUP
 from worker.queue.streams import Entry, StreamConsumer
@@ -45,6 +47,7 @@ class WorkerLoop:
     log: Any
     # Hands each processed article on (to the archive stream) before its item is acked.
     archive: Callable[[FeedItem, ProcessResult], None] | None = None
+    story_log: StoryLog | None = None  # notes the articles of stories that alerted (web API)
 
     def handle(self, entry: Entry) -> bool:
         """Process one entry; True when it was acked (done or dead-lettered)."""
@@ -59,10 +62,18 @@ class WorkerLoop:
         except Exception as exc:
             log.exception("item_failed", error=str(exc))
             dead = self.consumer.fail(entry, f"{type(exc).__name__}: {exc}")
+            METRICS.inc("wirewatch_items_processed_total", outcome="failed")
             if dead:
                 log.error("item_dead_lettered", error=str(exc))
+                METRICS.inc("wirewatch_items_processed_total", outcome="dead_lettered")
             return dead
         self.consumer.ack(entry_id)
+        METRICS.inc("wirewatch_items_processed_total", outcome=result.outcome)
+        if self.story_log is not None and result.story and result.article:
+            alerted = result.outcome == ItemOutcome.ALERTED
+            self.story_log.note(
+                result.story.story_id, result.article, result.story.articles, alerted
+            )
         log.info(
             "item_processed",
             outcome=result.outcome,
@@ -131,6 +142,7 @@ class WorkerRole:
         loop = WorkerLoop(consumer, build_processor(rt, shared), w.concurrency, w.batch, rt.log)
         sink = archive_sink(rt)
         loop.archive = sink.put if sink is not None else None
+        loop.story_log = StoryLog(rt.client, rt.keys)
         return cls(rt, shared, loop)
 
     def run(self, stop: threading.Event) -> None:

@@ -1,0 +1,109 @@
+"""Bearer tokens with scopes, compared in constant time; failed attempts limited per address.
+
+Tokens come from `web.tokens`. Each presented token is hashed and compared with every
+configured token's hash by `hmac.compare_digest`, all of them every time, so neither the
+comparison nor the loop tells how much of a guess was right. A client address that fails
+`auth_failures_per_minute` times gets 429 until its oldest failure is a minute old, whatever
+it sends. No token, presented or configured, is ever logged or answered back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from worker.config.models import WebTokenConfig
+from worker.web.errors import ApiError
+
+SCOPE_RANK = {"read": 0, "write": 1, "admin": 2}
+WINDOW_S = 60.0
+_MAX_TRACKED_CLIENTS = 10_000  # failures are remembered for this many addresses at most
+ANONYMOUS = "anonymous"
+
+
+def _digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode("utf-8")).digest()
+
+
+class FailureLimiter:
+    """Failed attempts per client address in the last minute, bounded in memory."""
+
+    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.per_minute = per_minute
+        self.clock = clock
+        self._failures: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def retry_after(self, client: str) -> float | None:
+        """Seconds until `client` may try again, or None when it may now."""
+        now = self.clock()
+        with self._lock:
+            times = self._failures.get(client)
+            if times is None:
+                return None
+            while times and now - times[0] >= WINDOW_S:
+                times.popleft()
+            if len(times) < self.per_minute:
+                return None
+            return WINDOW_S - (now - times[0])
+
+    def fail(self, client: str) -> None:
+        now = self.clock()
+        with self._lock:
+            if client not in self._failures and len(self._failures) >= _MAX_TRACKED_CLIENTS:
+                self._forget_quiet(now)
+            self._failures.setdefault(client, deque(maxlen=self.per_minute)).append(now)
+
+    def _forget_quiet(self, now: float) -> None:
+        quiet = [c for c, t in self._failures.items() if not t or now - t[-1] >= WINDOW_S]
+        for client in quiet or list(self._failures)[: _MAX_TRACKED_CLIENTS // 10]:
+            del self._failures[client]
+
+
+class Authenticator:
+    def __init__(self, tokens: Sequence[WebTokenConfig], per_minute: int, log: Any) -> None:
+        self._tokens = [(t.id, _digest(t.token.get_secret_value()), t.scope) for t in tokens]
+        self.limiter = FailureLimiter(per_minute)
+        self.log = log
+
+    @property
+    def open(self) -> bool:
+        """No token configured: every call is allowed (the role then listens on loopback only)."""
+        return not self._tokens
+
+    def check(self, presented: str | None, client: str, needed: str) -> str:
+        """The id of the token allowing a call that needs scope `needed`; ApiError otherwise."""
+        if self.open:
+            return ANONYMOUS
+        wait = self.limiter.retry_after(client)
+        if wait is not None:
+            raise ApiError(
+                429,
+                "too_many_failures",
+                "too many failed authentications from this address; try again later",
+                {"Retry-After": str(max(1, round(wait)))},
+            )
+        found = self._match(presented) if presented else None
+        if found is None:
+            self.limiter.fail(client)
+            self.log.warning("web_auth_failed", client=client, token_given=bool(presented))
+            reason = "invalid token" if presented else "missing bearer token"
+            raise ApiError(401, "unauthorized", reason, {"WWW-Authenticate": "Bearer"})
+        token_id, scope = found
+        if SCOPE_RANK[scope] < SCOPE_RANK[needed]:
+            detail = f"token {token_id!r} has scope {scope}; {needed} needed"
+            raise ApiError(403, "forbidden", detail)
+        return token_id
+
+    def _match(self, presented: str) -> tuple[str, str] | None:
+        digest = _digest(presented)
+        found = None
+        for token_id, expected, scope in self._tokens:  # no early exit: same work for any guess
+            if hmac.compare_digest(expected, digest):
+                found = (token_id, scope)
+        return found
