@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -19,6 +20,7 @@ from worker.cli.common import (
 from worker.config import Settings
 from worker.observability.logging import get_logger
 from worker.queue.connection import resolve_redis
+from worker.queue.liveness import INSTANCE_ENV
 
 ROLE_HELP = {
     "scheduler": "poll feeds and queue new items",
@@ -34,7 +36,12 @@ def register(sub: Subparsers) -> None:
         "--once", action="store_true", help="poll every feed once, process, deliver, exit"
     )
     for role, text in ROLE_HELP.items():
-        add_command(sub, role, text, cmd_role)
+        command = add_command(sub, role, text, cmd_role)
+        command.add_argument(
+            "--name",
+            help="this instance's name, unique per role and stable across restarts "
+            "(default: $WIREWATCH_INSTANCE, else one per process)",
+        )
 
 
 def role_runner(name: str, settings: Settings) -> Callable[[Any, threading.Event], None]:
@@ -65,6 +72,7 @@ def cmd_role(args: argparse.Namespace) -> int:
 
     def body(rt: Any) -> int:
         rt.config_signature = args.config_signature
+        rt.instance = args.name or os.environ.get(INSTANCE_ENV) or None
         reload_on_sighup(rt.reload_requested)
         runner(rt, stop)
         return EXIT_OK
@@ -81,7 +89,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     stop = stop_event_on_signals()
     url, embedded = resolve_redis(settings.redis_url, settings.data_dir)
     try:
-        return Supervisor(path, url, get_logger(), roles=supervised_roles(settings)).run(stop)
+        roles = supervised_roles(settings)
+        return Supervisor(path, url, get_logger(), roles=roles, embedded=embedded).run(stop)
     finally:
         if embedded is not None:
             embedded.stop()

@@ -248,8 +248,12 @@ class WorkerConfig(_Section):
 
     concurrency: Annotated[int, Field(ge=1, le=64)] = 4
     batch: Annotated[int, Field(ge=1)] = 16
-    # An item whose worker died is taken over by another after this idle time (XAUTOCLAIM).
+    # An item under a worker that is alive but stuck is taken over after this idle time
+    # (XAUTOCLAIM); a dead worker's items are taken over as soon as its lease runs out.
     claim_idle: Duration = 300.0
+    # Every role process holds a lease this long, renewed every fifth of it: an instance not
+    # heard of for this long is dead and its pending work is taken over (workers, notifiers).
+    instance_lease: Annotated[Duration, Field(ge=1.0)] = 10.0
     # An item failing this many times goes to the dead-letter stream; the others flow on.
     max_attempts: Annotated[int, Field(ge=1)] = 5
 

@@ -1,7 +1,9 @@
 """Reading a Redis stream through a consumer group, at least once.
 
 A consumer first re-reads its own pending entries (work it took before a crash or restart), then
-entries idle too long in a dead consumer's pending list (XAUTOCLAIM), then new ones. Entries are
+the pending entries of consumers whose instance is dead (worker/queue/takeover.py: at once, by
+their heartbeat leases), then entries idle too long under a live but stuck consumer
+(XAUTOCLAIM after `claim_idle`), then new ones. Entries are
 acked by the caller only after their effects are durable. An entry that fails `max_attempts` times
 is moved, with its error, to a dead-letter stream so the entries behind it flow on.
 """
@@ -17,8 +19,10 @@ import redis
 
 from worker.errors import QueueError
 from worker.queue.connection import Client
+from worker.queue.takeover import DeadTakeover
 
 Entry = tuple[str, dict[str, str]]
+_BURST_POLL_S = 0.2
 
 
 @dataclass
@@ -30,6 +34,7 @@ class StreamConsumer:
     dead_stream: str
     max_attempts: int = 5
     claim_idle_ms: int = 300_000
+    takeover: DeadTakeover | None = None
     _pending_cursor: str | None = field(default="0", init=False)
 
     def ensure_group(self) -> None:
@@ -47,10 +52,31 @@ class StreamConsumer:
                 self._pending_cursor = entries[-1][0]  # one pass: a failing entry waits its turn
                 return entries
             self._pending_cursor = None
-        claimed = self._claim_abandoned(count)
+        claimed = self._take_over_dead(count) or self._claim_abandoned(count)
         if claimed:
             return claimed
         return self._read_from(">", count, block_ms)
+
+    def read_burst(self, count: int, wait_s: float) -> list[Entry]:
+        """Burst mode's next batch, never blocking on new entries. When nothing is left but
+        entries are pending under other consumers, wait up to `wait_s` (one lease): a dead
+        instance's are taken over as soon as it is known dead, a live one's are finished by it."""
+        deadline = time.monotonic() + wait_s
+        entries = self.read(count, None)
+        while not entries and self.takeover is not None and time.monotonic() < deadline:
+            if not self.takeover.others_pending(self.consumer):
+                break
+            time.sleep(_BURST_POLL_S)
+            entries = self.read(count, None)
+        return entries
+
+    def leave(self) -> None:
+        """Leave the group when nothing is pending under this consumer (a graceful stop), so
+        stopped instances do not pile up in the group."""
+        summary: Any = self.client.xpending(self.stream, self.group)
+        mine = [c for c in summary.get("consumers") or [] if c["name"] == self.consumer]
+        if not any(int(c["pending"]) for c in mine):
+            self.client.xgroup_delconsumer(self.stream, self.group, self.consumer)
 
     def ack(self, entry_id: str) -> None:
         pipe = self.client.pipeline(transaction=True)
@@ -87,6 +113,9 @@ class StreamConsumer:
     def rewind_pending(self) -> None:
         """Make the next read start another pass over this consumer's own pending entries."""
         self._pending_cursor = "0"
+
+    def _take_over_dead(self, count: int) -> list[Entry]:
+        return self.takeover.claim(self.consumer, count) if self.takeover is not None else []
 
     def _claim_abandoned(self, count: int) -> list[Entry]:
         reply = self.client.xautoclaim(

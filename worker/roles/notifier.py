@@ -68,7 +68,19 @@ class NotifierRole:
         notifier = Notifier(rt.client, rt.keys, endpoints(rt.settings), policy, rt.log)
         rt.closing(notifier)
         keys = rt.keys
-        consumer = rt.consumer("notifier", keys.alerts_stream, ALERTS_GROUP, keys.deliveries_dead)
+
+        def release(dead: list[str]) -> None:
+            """A dead notifier's requests in flight are sent again now, not after their lease."""
+            for name in dead:
+                if released := notifier.store.release_leases(name, time.time()):
+                    rt.log.warning("deliveries_released", instance=name, count=released)
+
+        consumer = rt.consumer(
+            "notifier", keys.alerts_stream, ALERTS_GROUP, keys.deliveries_dead, release
+        )
+        # A restarted instance (same name) first takes back what it was sending when it died.
+        release([consumer.consumer])
+        notifier.store.track_leases(consumer.consumer)
         return cls(rt, notifier, consumer)
 
     def run(self, stop: threading.Event) -> None:
