@@ -172,7 +172,13 @@ class DeliveryStore:
                     target.endpoint_id, msg_id, target.body, now, alerts=[msg_id]
                 )
                 args += ["d", ident, record.to_json()]
-        self._intake(keys=keys, args=args, client=pipe or self.client)
+        if pipe is None:
+            self._intake(keys=keys, args=args)
+            return
+        # EVAL on a pipeline: a cluster pipeline cannot load a script a node lacks (EVALSHA
+        # would fail with NOSCRIPT after a failover), and a plain one would ask SCRIPT EXISTS.
+        # (execute_command: a cluster pipeline has no eval() method, and routes EVAL by its keys)
+        pipe.execute_command("EVAL", _INTAKE, len(keys), *keys, *args)
 
     def claim(
         self, endpoint_id: str, now: float, limit: int, lease_s: float
