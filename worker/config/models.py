@@ -35,6 +35,21 @@ from worker.units import parse_duration, parse_size
 _SLUG = re.compile(r"[a-z0-9][a-z0-9_-]*")
 _PREFIX = re.compile(r"[A-Za-z0-9_-]+")
 _REDIS_SCHEMES = ("redis", "rediss", "unix")
+_CLUSTER_SCHEMES = ("redis+cluster", "rediss+cluster")
+
+
+def _cluster_url(url: str) -> str:
+    """A cluster URL names one or more nodes as host:port, comma-separated."""
+    nodes = url.partition("://")[2].split("/", 1)[0].rsplit("@", 1)[-1]
+    for node in nodes.split(","):
+        host, sep, port = node.rpartition(":")
+        if not host or not sep or not port.isdigit():
+            raise ValueError(
+                f"a cluster URL names its nodes as host:port[,host:port...], not {node!r}"
+            )
+    return url
+
+
 _SECRET_PREFIX = "whsec_"  # noqa: S105 - the format marker, not a secret
 _SECRET_BYTES = (24, 64)
 MIN_FEED_INTERVAL = 30.0
@@ -331,9 +346,14 @@ class Settings(_Section):
     def _redis_scheme(cls, url: str | None) -> str | None:
         if url is None or not url.strip():
             return None
+        scheme = url.strip().partition("://")[0].lower()
+        if scheme in _CLUSTER_SCHEMES:
+            return _cluster_url(url.strip())
         scheme = urlsplit(url.strip()).scheme.lower()
         if scheme not in _REDIS_SCHEMES:
-            raise ValueError("must start with redis://, rediss:// or unix://")
+            raise ValueError(
+                "must start with redis://, rediss://, unix://, redis+cluster:// or rediss+cluster://"
+            )
         return url.strip()
 
     @field_validator("redis_prefix")
