@@ -235,3 +235,20 @@ def test_a_lease_taken_over_since_is_not_released(client: redis.Redis, keys: Key
 
     assert first.release_leases("n-first", now + 7) == 0
     assert second.claim("hook", now + 7, 10, lease_s=60) == [], "still leased by the second"
+
+
+def test_an_entry_that_failed_is_tried_again_soon_not_after_claim_idle(
+    client: redis.Redis, keys: Keys
+) -> None:
+    """A Redis failover or a site's hiccup fails an item: the live consumer tries it again
+    after `retry_own_after_s`, not after `claim_idle` (an hour here)."""
+    c = consumer(client, keys, "w")
+    c.retry_own_after_s = 0.2
+    queue(client, keys, 2)
+    first, second = c.read(10, None)
+    c.ack(second[0])
+    assert c.fail(first, "Error 111 connecting: Connection refused") is False
+
+    assert c.read(10, None) == [], "not at once"
+    time.sleep(0.3)
+    assert numbers(c.read(10, None)) == ["0"]

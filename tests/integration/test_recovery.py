@@ -49,27 +49,31 @@ WORDS = [
 ]
 
 
-def distinct_text(i: int) -> list[str]:
+def distinct_text(seed: str) -> list[str]:
     """A NATO article unlike the others (near-duplicate detection must not merge them)."""
-    rng = random.Random(i)
+    rng = random.Random(seed)
     return [
-        f"NATO story {i}: " + " ".join(rng.choice(WORDS) for _ in range(60)) + "." for _ in range(3)
+        f"NATO story {seed}: " + " ".join(rng.choice(WORDS) for _ in range(60)) + "."
+        for _ in range(3)
     ]
 
 
-def mount_slow_nato_site(server: LocalServer, count: int, delay_s: float) -> str:
+def mount_slow_nato_site(server: LocalServer, count: int, delay_s: float, path: str = "") -> str:
+    """`count` distinct NATO articles behind pages answering after `delay_s`, and their feed
+    at `<path>/nato.xml` (several feeds: one `path` each)."""
     entries = []
     for i in range(count):
-        body = article_html(f"NATO story {i}", distinct_text(i))
+        body = article_html(f"NATO story {path}{i}", distinct_text(f"{path}{i}"))
 
         def page(_: Request, body: bytes = body) -> Response:
             time.sleep(delay_s)
             return Response(200, body, html_headers())
 
-        server.route(f"/a/{i}", page)
-        entries.append(FeedEntry(f"g{i}", f"NATO story {i}", server.url(f"/a/{i}")))
-    server.route("/nato.xml", Response(200, rss(entries), {"Content-Type": "application/rss+xml"}))
-    return server.url("/nato.xml")
+        server.route(f"{path}/a/{i}", page)
+        link = server.url(f"{path}/a/{i}")
+        entries.append(FeedEntry(f"g{path}{i}", f"NATO story {path}{i}", link))
+    feed = Response(200, rss(entries), {"Content-Type": "application/rss+xml"})
+    return server.route(f"{path}/nato.xml", feed)
 
 
 def start_run_in_own_group(config: Path, redis_url: str) -> subprocess.Popen[bytes]:

@@ -23,6 +23,9 @@ from worker.queue.takeover import DeadTakeover
 
 Entry = tuple[str, dict[str, str]]
 _BURST_POLL_S = 0.2
+# A failed entry stays pending under its consumer; it is tried again this soon (a Redis
+# failover or a site's hiccup should cost seconds, not `claim_idle`).
+RETRY_OWN_AFTER_S = 5.0
 
 
 @dataclass
@@ -35,7 +38,9 @@ class StreamConsumer:
     max_attempts: int = 5
     claim_idle_ms: int = 300_000
     takeover: DeadTakeover | None = None
+    retry_own_after_s: float = RETRY_OWN_AFTER_S
     _pending_cursor: str | None = field(default="0", init=False)
+    _retry_own_at: float | None = field(default=None, init=False)
 
     def ensure_group(self) -> None:
         try:
@@ -46,6 +51,9 @@ class StreamConsumer:
 
     def read(self, count: int, block_ms: int | None) -> list[Entry]:
         """The next batch: own pending entries first (one pass), then abandoned ones, then new."""
+        if self._retry_own_at is not None and time.monotonic() >= self._retry_own_at:
+            self._retry_own_at = None
+            self.rewind_pending()  # another pass over what failed here
         if self._pending_cursor is not None:
             entries = self._read_from(self._pending_cursor, count, None)
             if entries:
@@ -87,6 +95,7 @@ class StreamConsumer:
     def fail(self, entry: Entry, error: str) -> bool:
         """Count a failed attempt; after the last, dead-letter and ack (then True)."""
         entry_id, fields = entry
+        self.retry_own_soon()  # first: counting the failure may fail too (Redis is away)
         attempts = int(self.client.hincrby(self._failures_key, entry_id, 1))
         if attempts < self.max_attempts:
             return False
@@ -109,6 +118,11 @@ class StreamConsumer:
             self.group, self.consumer, {self.stream: start}, count=count, block=block_ms
         )
         return [(eid, fields) for _, batch in reply or [] for eid, fields in batch if fields]
+
+    def retry_own_soon(self) -> None:
+        """Entries of this consumer left pending by a failure: another pass over them soon."""
+        if self._retry_own_at is None:
+            self._retry_own_at = time.monotonic() + self.retry_own_after_s
 
     def rewind_pending(self) -> None:
         """Make the next read start another pass over this consumer's own pending entries."""

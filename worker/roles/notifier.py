@@ -103,8 +103,12 @@ class NotifierRole:
 
     def _take_alerts_until(self, stop: threading.Event) -> None:
         def step() -> None:
-            if take_alerts(self.notifier, self.consumer, block_ms=_INTAKE_BLOCK_MS):
-                self.notifier.wake()
+            try:
+                if take_alerts(self.notifier, self.consumer, block_ms=_INTAKE_BLOCK_MS):
+                    self.notifier.wake()
+            except Exception:
+                self.consumer.retry_own_soon()  # alerts read but not taken, again soon
+                raise
 
         keep_running(step, stop, self.notifier.log, "alert-intake")
 

@@ -76,7 +76,11 @@ class WorkerLoop:
         with ThreadPoolExecutor(self.concurrency, thread_name_prefix="item") as pool:
 
             def step() -> None:
-                self.run_batch(pool, self.consumer.read(self.batch, _BLOCK_MS))
+                try:
+                    self.run_batch(pool, self.consumer.read(self.batch, _BLOCK_MS))
+                except Exception:
+                    self.consumer.retry_own_soon()  # what this batch left pending, again soon
+                    raise
 
             keep_running(step, stop, self.log, "worker")
 
