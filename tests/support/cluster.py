@@ -92,6 +92,13 @@ class LocalCluster:
         return "redis+cluster://" + ",".join(f"127.0.0.1:{p}" for p in self.ports[:3])
 
     def start(self) -> LocalCluster:
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()  # never leave half a cluster running
+            raise
+
+    def _start(self) -> LocalCluster:
         self.directory.mkdir(parents=True, exist_ok=True)
         binary = redis_server_binary()
         taken: set[int] = set()
@@ -102,6 +109,8 @@ class LocalCluster:
             self.processes[port] = subprocess.Popen(
                 node_command(binary, self.directory, port),
                 stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,  # never the caller's: `$(… start DIR)` would wait
+                stderr=subprocess.DEVNULL,  # for the servers to close it (they log to files)
                 start_new_session=True,
             )
         (self.directory / "pids").write_text(
