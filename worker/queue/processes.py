@@ -15,7 +15,10 @@ def process_start(pid: int) -> str:
         stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
     except OSError:
         return ""
-    return stat.rsplit(")", 1)[1].split()[19]  # field 22, counted after the command name
+    fields = stat.rsplit(")", 1)[1].split()  # counted after the command name: field 3 is [0]
+    if fields[0] in ("Z", "X"):
+        return ""  # a zombie no longer runs (its parent has not reaped it yet)
+    return fields[19]  # field 22: start time
 
 
 @cache
