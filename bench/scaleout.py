@@ -3,8 +3,9 @@ pauses writes on a Redis Cluster.
 
 1. Recovery (own embedded Redis unless --redis): a real `wirewatch worker` holds items in flight
    (article pages that answer after 30 s), a second worker runs beside it; the first is SIGKILLed
-   and the time until none of its entries is pending under it any more (claimed by the live
-   one) is measured. Baseline in the same run: the bound before liveness, `worker.claim_idle`
+   (dead on this machine) or SIGSTOPped (frozen: alive to the kernel, as a vanished machine
+   looks, so only its lease tells) and the time until none of its entries is pending under it
+   any more (claimed by the live one) is measured. Baseline in the same run: the bound before liveness, `worker.claim_idle`
    (5 min by default), which the same test would have waited for. Goal: <= 10 s.
 2. Failover pause (a local cluster of 3 masters and 3 replicas, tests/support/cluster.py,
    cluster-node-timeout 2 s): a client writes to a key every 10 ms; the master of its slot is
@@ -118,8 +119,12 @@ def wait_for(condition: Any, timeout: float, step: float = 0.01) -> float | None
     return None
 
 
-def recovery_trial(client: redis.Redis, target: Any, trial: int, port: int) -> float | None:
-    keys = Keys(f"{target.prefix}r{trial}")
+def recovery_trial(
+    client: redis.Redis, target: Any, trial: int, port: int, how: signal.Signals
+) -> float | None:
+    """SIGKILL: a dead process of this machine (known dead at once). SIGSTOP: a frozen one,
+    alive to the kernel, as a machine that vanished looks: only its lease tells."""
+    keys = Keys(f"{target.prefix}{how.name}{trial}")
     with tempfile.TemporaryDirectory() as folder:
         config = write_config(Path(folder), keys.prefix)
         url = target.url
@@ -136,7 +141,7 @@ def recovery_trial(client: redis.Redis, target: Any, trial: int, port: int) -> f
             if wait_for(lambda: client.zscore(leases, f"survivor-{trial}") is not None, 60) is None:
                 return None
             time.sleep(1.0)
-            victim.send_signal(signal.SIGKILL)
+            victim.send_signal(how)
             return wait_for(lambda: pending_of(client, stream, f"victim-{trial}") == 0, 60)
         finally:
             for process in (victim, survivor):
@@ -146,14 +151,15 @@ def recovery_trial(client: redis.Redis, target: Any, trial: int, port: int) -> f
                     process.wait()
 
 
-def recovery(trials: int, url: str | None) -> list[float | None]:
+def recovery(trials: int, url: str | None, how: signal.Signals) -> list[float | None]:
     pages = start_pages()
     results = []
     with bench_redis(url) as target:
         client = redis.Redis.from_url(target.url, decode_responses=True)
         try:
             for trial in range(trials):
-                results.append(recovery_trial(client, target, trial, pages.server_address[1]))
+                port = pages.server_address[1]
+                results.append(recovery_trial(client, target, trial, port, how))
         finally:
             target.clear(client)
             client.close()
@@ -206,13 +212,19 @@ def main() -> None:
     parser.add_argument("--redis", help="a Redis URL (default: an embedded server of its own)")
     parser.add_argument("--skip-cluster", action="store_true")
     args = parser.parse_args()
-    recoveries = recovery(args.trials, args.redis)
+    recoveries = recovery(args.trials, args.redis, signal.SIGKILL)
+    frozen = recovery(args.trials, args.redis, signal.SIGSTOP)
     pauses = [] if args.skip_cluster else failover_pauses(args.trials)
     print(f"{'measure':<44} {'median s':>9} {'max s':>7}  trials")
     shown = [v for v in recoveries if v is not None]
     print(
         f"{'SIGKILL -> entries claimed (liveness)':<44} {median(recoveries)!s:>9}"
         f" {max(shown, default=0):>7.2f}  {recoveries}"
+    )
+    shown_frozen = [v for v in frozen if v is not None]
+    print(
+        f"{'SIGSTOP (frozen: only the lease tells)':<44} {median(frozen)!s:>9}"
+        f" {max(shown_frozen, default=0):>7.2f}  {frozen}"
     )
     print(f"{'baseline: claim_idle (before liveness)':<44} {CLAIM_IDLE_S:>9.1f}")
     if pauses:
@@ -229,6 +241,8 @@ def main() -> None:
         else None,
         "recovery_trials": len(recoveries),
         "recovery_failed_trials": sum(1 for v in recoveries if v is None),
+        "frozen_recovery_s_median": median(frozen),
+        "frozen_recovery_s_max": round(max(shown_frozen), 2) if shown_frozen else None,
         "claim_idle_baseline_s": CLAIM_IDLE_S,
         "recovery_vs_claim_idle": round(rec / CLAIM_IDLE_S, 4) if rec is not None else None,
         "failover_pause_s_median": median(pauses),
