@@ -8,9 +8,9 @@ agree. Baseline in the same run: 64-bit SimHash over the same shingles, Hamming 
 
 Speed and memory: N articles (default 1,000,000) with synthetic fingerprints, 30% of them copies
 of an earlier story, spread over the 7-day window, are put through the real assign script
-(pipelined) into a Redis db (default redis://127.0.0.1:6379/15, which is flushed; use a db
-nothing else uses); then lookup-and-insert latency of single assigns, and used_memory per
-article. Fingerprinting time is set beside trafilatura's extraction of the corpus pages.
+(pipelined) into a Redis (by default an embedded server of its own; with --redis, under a key
+prefix of its own, deleted afterwards, and used_memory then counts others' writes too); then
+lookup-and-insert latency of single assigns, and used_memory per article. Fingerprinting time is set beside trafilatura's extraction of the corpus pages.
 
 Usage: .venv/bin/python bench/dedupe.py [--articles N] [--redis URL]
 Prints a table, then one line holding a JSON object of the figures.
@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 # The index figures here are the 16-bin design's (kept in bench/stories_legacy.py); the current
 # index (bands + representatives) is measured beside it by bench/stories_stream.py.
+from bench.benchredis import bench_redis
 from bench.stories_legacy import (
     StoryAssignment,
     StoryIndex,
@@ -281,10 +282,18 @@ def write(client: redis.Redis, batch: dict[str, dict[bytes | str, int]], ttl_ms:
     pipe.execute()
 
 
-def index_figures(url: str, count: int) -> dict[str, float]:
-    client = redis.Redis.from_url(url, decode_responses=True)
-    client.flushdb()
-    keys, end = Keys("bench"), time.time()
+def index_figures(url: str | None, count: int) -> dict[str, float]:
+    with bench_redis(url) as target:
+        client = redis.Redis.from_url(target.url, decode_responses=True)
+        try:
+            return index_figures_on(client, Keys(target.prefix), count)
+        finally:
+            target.clear(client)
+            client.close()
+
+
+def index_figures_on(client: redis.Redis, keys: Keys, count: int) -> dict[str, float]:
+    end = time.time()
     before = int(client.info("memory")["used_memory"])
     started = time.perf_counter()
     last, story, size = fill(client, keys, count, end)
@@ -294,10 +303,10 @@ def index_figures(url: str, count: int) -> dict[str, float]:
     joined = StoryIndex(client, keys, CONFIG).assign_fingerprint("check", last, end)
     assert joined == StoryAssignment(story_id(story), size + 1, False), joined
     encodings = {
-        str(client.object("encoding", k)) for k in itertools.islice(client.scan_iter(), 500)
+        str(client.object("encoding", k))
+        for k in itertools.islice(client.scan_iter(match=f"{{{keys.prefix}:*"), 500)
     }
     latencies = assign_latencies(client, keys, end)
-    client.flushdb()
     return {
         "articles_indexed": count,
         "fill_s": round(fill_s, 1),
@@ -343,7 +352,7 @@ def main() -> None:
     global CONFIG  # noqa: PLW0603 - the settings under test, for every step of this run
     parser = argparse.ArgumentParser()
     parser.add_argument("--articles", type=int, default=1_000_000)
-    parser.add_argument("--redis", default="redis://127.0.0.1:6379/15")
+    parser.add_argument("--redis", help="a Redis URL (default: an embedded server of its own)")
     parser.add_argument("--slots-per-window", type=int, default=CONFIG.slots_per_window)
     parser.add_argument("--index-buckets", type=int, default=CONFIG.index_buckets)
     parser.add_argument("--skip-quality", action="store_true")

@@ -1,7 +1,8 @@
 """Webhook delivery: throughput of one notifier, alert-to-receipt latency, and isolation.
 
-Runs a real `wirewatch notifier` process against a Redis (REDIS_URL, default the machine's
-redis://127.0.0.1:6379/13) and a local receiver in its own process. Alerts are put on the alerts
+Runs a real `wirewatch notifier` process against a Redis (REDIS_URL if set, written only under a
+fresh key prefix that is deleted afterwards; else an embedded server of its own) and a local
+receiver in its own process. Alerts are put on the alerts
 stream exactly as workers put them.
 
 1. Throughput: a burst of alerts to one endpoint; alerts delivered per second.
@@ -37,11 +38,14 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.benchredis import bench_redis  # noqa: E402
 from worker.alerts.build import alert_data, webhook_body  # noqa: E402
 from worker.queue.keys import Keys  # noqa: E402
 from worker.records import Article  # noqa: E402
 
-REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/13")
+# The Redis under test: $REDIS_URL if set (written only under a fresh prefix, never flushed),
+# else an embedded server of this bench's own (set in main()).
+REDIS_URL = os.environ.get("REDIS_URL", "")
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 BURST = 3000
 RATE_PER_S = 100
@@ -209,6 +213,13 @@ def percentile(values: list[float], pct: float) -> float:
 
 
 def main() -> None:
+    global REDIS_URL  # noqa: PLW0603 - the server every scenario of this run uses
+    with bench_redis(REDIS_URL or None) as target:
+        REDIS_URL = target.url
+        measure()
+
+
+def measure() -> None:
     port, dead_port = free_port(), free_port()
     dead = hanging_server(dead_port)
     live = {"a": f"http://127.0.0.1:{port}/a", "b": f"http://127.0.0.1:{port}/b"}

@@ -14,7 +14,8 @@ same changed bodies in the same run (as bytes, and given the feed's URL as base)
 All feeds are on one host (127.0.0.1), so the bench lifts that host's politeness limits (an
 override, as a user would for their own server); the gate is still consulted for every poll.
 
-    .venv/bin/python bench/polling.py [--feeds 10000] [--redis redis://127.0.0.1:6379/14]
+    .venv/bin/python bench/polling.py [--feeds 10000] [--redis URL]
+(an embedded Redis of its own unless --redis names one; never flushes a database it did not create)
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.benchredis import bench_redis
 from worker.fetching import Fetcher, FetchLimits
 from worker.fetching.politeness import HostGate, HostLimit
 from worker.observability.logging import configure_logging, get_logger
@@ -188,7 +190,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--feeds", type=int, default=10_000)
     parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--redis", default="redis://127.0.0.1:6379/14")
+    parser.add_argument("--redis", help="a Redis URL (default: an embedded server of its own)")
     args = parser.parse_args()
     configure_logging("warning", "json")
 
@@ -197,10 +199,20 @@ def main() -> None:
     child.start()
     while not port.value:
         time.sleep(0.05)
-    client = redis.Redis.from_url(args.redis, decode_responses=True)
-    client.flushdb()
-    keys = Keys("bench")
-    feeds = [Feed(f"http://127.0.0.1:{port.value}/f/{n}") for n in range(args.feeds)]
+    with bench_redis(args.redis) as target:
+        client = redis.Redis.from_url(target.url, decode_responses=True)
+        try:
+            measure(args, port.value, cycle, client, Keys(target.prefix))
+        finally:
+            target.clear(client)
+            client.close()
+    child.terminate()
+
+
+def measure(
+    args: argparse.Namespace, port: int, cycle: Any, client: redis.Redis, keys: Keys
+) -> None:
+    feeds = [Feed(f"http://127.0.0.1:{port}/f/{n}") for n in range(args.feeds)]
     policy = PollPolicy(jitter=0.1, max_backoff_s=21600, seen_retention_s=86400 * 90)
     limits = FetchLimits(timeout_s=30, allow_private_addresses=True)
     with Fetcher(limits) as fetcher:
@@ -211,7 +223,6 @@ def main() -> None:
     changed_bodies = [feed_body(n, ITEMS + 1) for n in range(args.feeds) if n % 10 == 1]
     baseline = feedparser_cpu(changed_bodies)
     with_base = feedparser_cpu(changed_bodies, feeds[1].url)
-    child.terminate()
     report(args.feeds, warm, measured, poller.samples, baseline, with_base)
 
 

@@ -16,6 +16,7 @@ import redis
 
 from tests.support.corpus import require_corpus
 from tests.support.httpserver import LocalServer
+from worker.queue.connection import open_client
 from worker.queue.embedded import EmbeddedRedis
 from worker.queue.keys import Keys
 
@@ -45,7 +46,7 @@ def keys(prefix: str) -> Keys:
 
 @pytest.fixture
 def client(redis_url: str, prefix: str) -> Iterator[redis.Redis]:
-    conn = redis.Redis.from_url(redis_url, decode_responses=True)
+    conn = open_client(redis_url)  # a cluster client when REDIS_URL is redis+cluster://
     try:
         yield conn
     finally:

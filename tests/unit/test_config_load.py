@@ -172,7 +172,8 @@ BAD = [
     ("worker:\n  concurrency: 65\n", "2: worker.concurrency: must be less than or equal to 64"),
     ("log:\n  level: loud\n", "2: log.level: must be 'debug', 'info', 'warning' or 'error'"),
     ("log:\n  format: xml\n", "2: log.format: must be 'auto', 'json' or 'console'"),
-    ("\nredis_url: http://cache:6379\n", "2: redis_url: must start with redis://, rediss:// or unix://"),
+    ("\nredis_url: http://cache:6379\n", "2: redis_url: must start with redis://, rediss://, unix://, redis+cluster:// or rediss+cluster://"),
+    ("\nredis_url: redis+cluster://a:1,b\n", "2: redis_url: a cluster URL names its nodes as host:port[,host:port...], not 'b'"),
     ("\nredis_prefix: 'a b'\n", "2: redis_prefix: use only letters, digits, '_' and '-'"),
     (
         "\nfeed: []\n",
@@ -354,8 +355,11 @@ def test_redis_url_falls_back_to_env(tmp_path: Path) -> None:
     own = write(tmp_path / "own.yaml", "redis_url: unix:///run/redis.sock\n")
     assert load_config(own, env).redis_url == "unix:///run/redis.sock"
     assert problems_of(empty, {"REDIS_URL": "http://nope"}) == [
-        "environment variable REDIS_URL: redis_url: must start with redis://, rediss:// or unix://"
+        "environment variable REDIS_URL: redis_url: must start with redis://, rediss://,"
+        " unix://, redis+cluster:// or rediss+cluster://"
     ]
+    cluster = {"REDIS_URL": "redis+cluster://10.0.0.1:7000,10.0.0.2:7000"}
+    assert load_config(empty, cluster).redis_url == cluster["REDIS_URL"]
 
 
 def test_settings_are_frozen_and_usable_without_files(tmp_path: Path) -> None:

@@ -9,7 +9,9 @@
 Taking an alert off the stream (creating its deliveries, filling digest buffers) and acking it is
 one script, so an alert is never half-taken. A claimed delivery is leased (its score pushed into
 the future) before it is sent: several notifiers never send one delivery at once, and one that
-dies mid-send is retried, with the same webhook-id, once the lease runs out.
+dies mid-send is retried, with the same webhook-id, once the lease runs out, or at once when the
+notifier's instance is found dead (each notifier keeps the leases it holds in a hash of its own,
+`release_leases` makes them due now if nobody leased them since).
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, to
 local out = {}
 for _, id in ipairs(ids) do
   redis.call('ZADD', KEYS[1], ARGV[3], id)
+  if KEYS[3] then redis.call('HSET', KEYS[3], id, ARGV[3]) end
   table.insert(out, id)
   table.insert(out, redis.call('HGET', KEYS[2], id) or '')
 end
@@ -61,6 +64,23 @@ if redis.call('HSETNX', KEYS[2], ARGV[3], ARGV[4]) == 1 then
 end
 redis.call('LTRIM', KEYS[1], tonumber(ARGV[1]), -1)
 return 1
+"""
+
+
+# KEYS: a dead notifier's lease hash, then the due set of each id. ARGV: now, then the ids.
+# A lease is released only if the delivery's score is still the one that notifier set.
+_RELEASE = """
+local held = 0
+for i = 2, #ARGV do
+  local until_ = redis.call('HGET', KEYS[1], ARGV[i])
+  local score = redis.call('ZSCORE', KEYS[i], ARGV[i])
+  if until_ and score and tonumber(score) == tonumber(until_) then
+    redis.call('ZADD', KEYS[i], ARGV[1], ARGV[i])
+    held = held + 1
+  end
+end
+redis.call('DEL', KEYS[1])
+return held
 """
 
 
@@ -122,6 +142,24 @@ class DeliveryStore:
         self._intake = client.register_script(_INTAKE)
         self._claim = client.register_script(_CLAIM)
         self._digest = client.register_script(_DIGEST)
+        self._release = client.register_script(_RELEASE)
+        self.owner: str | None = None
+
+    def track_leases(self, owner: str) -> None:
+        """Keep the leases this notifier takes under `owner` (its instance name)."""
+        self.owner = owner
+
+    def _forget_lease(self, pipe: Any, ident: str) -> None:
+        if self.owner is not None:
+            pipe.hdel(self.keys.delivery_leases(self.owner), ident)
+
+    def release_leases(self, owner: str, now: float) -> int:
+        """Make the deliveries leased by dead notifier `owner` due now; how many were."""
+        held: Any = self.client.hkeys(self.keys.delivery_leases(owner))
+        idents = [str(i) for i in held]
+        keys = [self.keys.delivery_leases(owner)]
+        keys += [self.keys.endpoint_due(i.rsplit(":", 1)[-1]) for i in idents]
+        return int(self._release(keys=keys, args=[now, *idents]))
 
     def take(
         self,
@@ -147,12 +185,20 @@ class DeliveryStore:
                     unrendered=target.unrendered,
                 )  # fmt: skip
                 args += ["d", ident, record.to_json()]
-        self._intake(keys=keys, args=args, client=pipe or self.client)
+        if pipe is None:
+            self._intake(keys=keys, args=args)
+            return
+        # EVAL on a pipeline: a cluster pipeline cannot load a script a node lacks (EVALSHA
+        # would fail with NOSCRIPT after a failover), and a plain one would ask SCRIPT EXISTS.
+        # (execute_command: a cluster pipeline has no eval() method, and routes EVAL by its keys)
+        pipe.execute_command("EVAL", _INTAKE, len(keys), *keys, *args)
 
     def claim(
         self, endpoint_id: str, now: float, limit: int, lease_s: float
     ) -> list[tuple[str, str]]:
         keys = [self.keys.endpoint_due(endpoint_id), self.keys.deliveries]
+        if self.owner is not None:
+            keys.append(self.keys.delivery_leases(self.owner))
         reply = self._claim(keys=keys, args=[now, limit, now + lease_s])
         return [(reply[i], reply[i + 1]) for i in range(0, len(reply), 2)]
 
@@ -160,6 +206,7 @@ class DeliveryStore:
         pipe = self.client.pipeline(transaction=True)
         pipe.hdel(self.keys.deliveries, ident)
         pipe.zrem(self.keys.endpoint_due(endpoint_id), ident)
+        self._forget_lease(pipe, ident)
         pipe.execute()
 
     def settle_delivered(self, endpoint_id: str, ident: str, now: float, also: Also = None) -> None:
@@ -178,6 +225,7 @@ class DeliveryStore:
         pipe.hset(self.keys.endpoint_state(endpoint_id), mapping=mapping)
         pipe.delete(self.keys.endpoint_probe(endpoint_id))
         _add(pipe, also)
+        self._forget_lease(pipe, ident)
         pipe.execute()
 
     def reschedule(
@@ -187,6 +235,7 @@ class DeliveryStore:
         pipe.hset(self.keys.deliveries, ident, record.to_json())
         pipe.zadd(self.keys.endpoint_due(record.endpoint), {ident: due_at})
         _add(pipe, also)
+        self._forget_lease(pipe, ident)
         pipe.execute()
 
     def dead_letter(
@@ -199,6 +248,7 @@ class DeliveryStore:
         pipe.hdel(self.keys.deliveries, ident)
         pipe.zrem(self.keys.endpoint_due(endpoint_id), ident)
         _add(pipe, also)
+        self._forget_lease(pipe, ident)
         pipe.execute()
 
     def pull_in(self, endpoint_id: str, latest: float) -> int:

@@ -80,7 +80,17 @@ def cmd_status(args: argparse.Namespace, rt: Any) -> int:
     return EXIT_OK
 
 
+def print_instances(instances: dict[str, Any]) -> None:
+    for role, found in instances.items():
+        for i in found["live"]:
+            age = i["heartbeat_age_s"]
+            print(f"{role} {i['name']}: live, heartbeat {age}s ago (pid {i['pid']})")
+        for i in found["gone"]:
+            print(f"{role} {i['name']}: gone, last heartbeat {i['heartbeat_age_s']}s ago")
+
+
 def print_status(report: dict[str, Any]) -> None:
+    print_instances(report["instances"])
     for name in ("items", "alerts", "archive"):
         s = report[name]
         counts = f"{s['length']} in stream, {s['pending']} pending, {s['undelivered']} not yet read"

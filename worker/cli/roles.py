@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import threading
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from worker.config import Settings
 from worker.observability.logging import get_logger, writes_json
 from worker.observability.metrics import start_reporter
 from worker.queue.connection import open_client, resolve_redis
+from worker.queue.liveness import INSTANCE_ENV
 from worker.roles.runtime import consumer_name
 
 ROLE_HELP = {
@@ -40,7 +42,12 @@ def register(sub: Subparsers) -> None:
         "--once", action="store_true", help="poll every feed once, process, deliver, exit"
     )
     for role, text in ROLE_HELP.items():
-        add_command(sub, role, text, cmd_role)
+        command = add_command(sub, role, text, cmd_role)
+        command.add_argument(
+            "--name",
+            help="this instance's name, unique per role and stable across restarts "
+            "(default: $WIREWATCH_INSTANCE, else one per process)",
+        )
 
 
 Runner = Callable[[Any, threading.Event], None]
@@ -80,9 +87,10 @@ def cmd_role(args: argparse.Namespace) -> int:
 
     def body(rt: Any) -> int:
         rt.config_signature = args.config_signature
+        rt.instance = args.name or os.environ.get(INSTANCE_ENV) or None
         reload_on_sighup(rt.reload_requested)
         # Counters and a heartbeat to Redis every second, for /metrics and /readyz (web role).
-        instance = consumer_name(args.command)
+        instance = consumer_name(args.command, rt.instance)
         report_until_done = start_reporter(rt.client, rt.keys, args.command, instance, rt.log)
         try:
             runner(rt, stop)
@@ -104,7 +112,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         open_client(url).close()  # unreachable: one line now, not roles restarting forever
         json_lines = writes_json(settings.log.format, sys.stderr)
-        supervisor = Supervisor(path, url, get_logger(), supervised_roles(settings), json_lines)
+        roles = supervised_roles(settings)
+        supervisor = Supervisor(path, url, get_logger(), roles, json_lines, embedded=embedded)
         return supervisor.run(stop)
     finally:
         if embedded is not None:

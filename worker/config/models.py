@@ -38,6 +38,21 @@ from worker.units import parse_duration, parse_size
 
 _SLUG = re.compile(r"[a-z0-9][a-z0-9_-]*")
 _PREFIX = re.compile(r"[A-Za-z0-9_-]+")
+_CLUSTER_SCHEMES = ("redis+cluster", "rediss+cluster")
+
+
+def _cluster_url(url: str) -> str:
+    """A cluster URL names one or more nodes as host:port, comma-separated."""
+    nodes = url.partition("://")[2].split("/", 1)[0].rsplit("@", 1)[-1]
+    for node in nodes.split(","):
+        host, sep, port = node.rpartition(":")
+        if not host or not sep or not port.isdigit():
+            raise ValueError(
+                f"a cluster URL names its nodes as host:port[,host:port...], not {node!r}"
+            )
+    return url
+
+
 _SECRET_PREFIX = "whsec_"  # noqa: S105 - the format marker, not a secret
 _SECRET_BYTES = (24, 64)
 MIN_FEED_INTERVAL = 30.0
@@ -270,8 +285,12 @@ class WorkerConfig(_Section):
 
     concurrency: Annotated[int, Field(ge=1, le=64)] = 4
     batch: Annotated[int, Field(ge=1)] = 16
-    # An item whose worker died is taken over by another after this idle time (XAUTOCLAIM).
+    # An item under a worker that is alive but stuck is taken over after this idle time
+    # (XAUTOCLAIM); a dead worker's items are taken over as soon as its lease runs out.
     claim_idle: Duration = 300.0
+    # Every role process holds a lease this long, renewed every fifth of it: an instance not
+    # heard of for this long is dead and its pending work is taken over (workers, notifiers).
+    instance_lease: Annotated[Duration, Field(ge=1.0)] = 8.0
     # An item failing this many times goes to the dead-letter stream; the others flow on.
     max_attempts: Annotated[int, Field(ge=1)] = 5
 
@@ -388,7 +407,10 @@ class Settings(_Section):
     def _redis_scheme(cls, url: str | None) -> str | None:
         if url is None or not url.strip():
             return None
-        return check_redis_url(url.strip())
+        url = url.strip()
+        if url.partition("://")[0].lower() in _CLUSTER_SCHEMES:
+            return _cluster_url(url)
+        return check_redis_url(url)
 
     @field_validator("redis_prefix")
     @classmethod

@@ -11,7 +11,8 @@ import redis
 from worker.alerts.breaker import BreakerPolicy
 from worker.alerts.store import DeliveryRecord, DeliveryStore
 from worker.queue.connection import Client, hash_float
-from worker.queue.keys import ALERTS_GROUP, ARCHIVE_GROUP, ITEMS_GROUP, Keys
+from worker.queue.keys import ALERTS_GROUP, ARCHIVE_GROUP, ITEMS_GROUP, ROLES_WITH_INSTANCES, Keys
+from worker.queue.liveness import Registry
 
 
 def stream_status(client: Client, stream: str, group: str) -> dict[str, Any]:
@@ -37,6 +38,18 @@ def stream_status(client: Client, stream: str, group: str) -> dict[str, Any]:
             for c in consumers
         ],
     }
+
+
+def instances_status(client: Client, keys: Keys, now: float) -> dict[str, Any]:
+    """Per role, the live instances (with their heartbeat age) apart from the gone ones."""
+    report: dict[str, Any] = {}
+    for role in ROLES_WITH_INSTANCES:
+        states = Registry(client, keys, role, lease_s=0.0).states()
+        report[role] = {
+            "live": [s.summary(now) for s in states if s.alive(now)],
+            "gone": [s.summary(now) for s in states if not s.alive(now)],
+        }
+    return report
 
 
 def entry_time(entry_id: str) -> float:
@@ -93,4 +106,5 @@ def collect(
             for eid in ids
         ],
         "oldest_undelivered_alert_age_s": round(now - min(waiting), 1) if waiting else None,
+        "instances": instances_status(client, keys, now),
     }

@@ -82,7 +82,7 @@ class ApiWatchlistStore:
         with self.client.pipeline(transaction=True) as pipe:
             while True:
                 try:
-                    pipe.watch(self.keys.api_watchlists, history)  # type: ignore[no-untyped-call]
+                    pipe.watch(self.keys.api_watchlists, history)
                     current = pipe.hget(self.keys.api_watchlists, watchlist_id)
                     length: Any = pipe.llen(history)
                     version = int(length) + 1

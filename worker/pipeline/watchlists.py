@@ -100,7 +100,7 @@ class SharedWatchlists:
 
     def _publish_once(self, config_rows: list[WatchlistLike]) -> int:
         with self.client.pipeline(transaction=True) as pipe:
-            pipe.watch(self.key, self.keys.api_watchlists)  # type: ignore[no-untyped-call]
+            pipe.watch(self.key, self.keys.api_watchlists)
             config_ids = {w.id for w in config_rows}
             api = [w for w in read_api_watchlists(pipe, self.keys) if w.id not in config_ids]
             payload = payload_of([*config_rows, *api])

@@ -207,7 +207,8 @@ class FeedScheduler:
             return
         # EVAL, not the registered script: redis-py checks every registered script of a
         # pipeline with SCRIPT EXISTS before executing it, one more round trip per poll.
-        client.eval(_RELEASE, 1, lease, claim.token)
+        # (execute_command: a cluster pipeline has no eval() method, and routes EVAL by its keys)
+        client.execute_command("EVAL", _RELEASE, 1, lease, claim.token)
 
     def poll_now(self, feed_url: str) -> PollOutcome | None:
         """Poll one feed if it is due, no one else holds it and its host allows; else None."""

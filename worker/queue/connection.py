@@ -1,27 +1,76 @@
-"""Connecting to Redis: an external server when a URL is configured, else the embedded one."""
+"""Connecting to Redis: an external server when a URL is configured, else the embedded one.
+
+`redis+cluster://host:port[,host:port...]` (and `rediss+cluster://` for TLS) opens a Redis
+Cluster client: it discovers the other nodes from any one given, follows slot moves and
+failovers, and sends each script, transaction and pipeline command to the node of its slot
+(every key wirewatch uses carries a hash tag, worker/queue/keys.py).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import redis
+from redis.cluster import ClusterNode, RedisCluster
 
-from worker.errors import QueueError
+from worker.errors import ConfigError, QueueError
 from worker.queue.embedded import EmbeddedRedis
 
-Client = redis.Redis
+# Either client: RedisCluster answers the same commands; wirewatch keeps each script's and each
+# transaction's keys in one slot so that every call works on both.
+Client = redis.Redis | RedisCluster
+CLUSTER_SCHEMES = ("redis+cluster", "rediss+cluster")
+
+
+def is_cluster_url(url: str) -> bool:
+    return url.partition("://")[0] in CLUSTER_SCHEMES
 
 
 def open_client(url: str) -> Client:
-    """A client for `url` (redis://, rediss:// or unix://) that has answered a PING."""
+    """A client for `url` (redis://, rediss://, unix://, or a cluster URL) that has answered a
+    PING."""
     try:
-        client = redis.Redis.from_url(url, decode_responses=True, health_check_interval=30)
+        client = cluster_client(url) if is_cluster_url(url) else single_client(url)
         client.ping()
     except redis.RedisError as exc:
         raise QueueError(f"cannot reach Redis at {redact_url(url)}: {exc}") from exc
     return client
+
+
+def single_client(url: str) -> Client:
+    return redis.Redis.from_url(url, decode_responses=True, health_check_interval=30)
+
+
+def cluster_nodes(url: str) -> list[tuple[str, int]]:
+    """The `host:port` list of a cluster URL; ConfigError when it has none or a bad one."""
+    netloc = url.partition("://")[2].split("/", 1)[0].rsplit("@", 1)[-1]
+    nodes = []
+    for part in filter(None, netloc.split(",")):
+        host, sep, port = part.rpartition(":")
+        if not sep or not port.isdigit():
+            raise ConfigError([f"redis_url: {part!r} in {redact_url(url)} is not host:port"])
+        nodes.append((host.strip("[]"), int(port)))
+    if not nodes:
+        raise ConfigError([f"redis_url: {redact_url(url)} names no cluster node"])
+    return nodes
+
+
+def cluster_client(url: str) -> Client:
+    """A RedisCluster on the nodes of `url`, with its user and password, TLS for rediss+."""
+    first = url.split(",", 1)[0]  # urlsplit reads user and password from the first node
+    parts = urlsplit(first.replace("+cluster", "", 1))
+    nodes = [ClusterNode(host, port) for host, port in cluster_nodes(url)]  # type: ignore[no-untyped-call]
+    return RedisCluster(
+        startup_nodes=nodes,
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password else None,
+        ssl=url.startswith("rediss+"),
+        decode_responses=True,
+        health_check_interval=30,
+    )
 
 
 def redact_url(url: str) -> str:

@@ -8,6 +8,9 @@ per-host politeness (requests in flight, next allowed start); `{<prefix>:stories
 near-duplicate story index (the one Lua script run per article touches only these);
 `{<prefix>:websub}` for WebSub subscriptions (hub, topic, callback token, secret, lease);
 `{<prefix>:archive}` for the stream of processed articles the archiver stores.
+Each role's instance leases (heartbeats) sit beside the stream it consumes (worker: items,
+notifier: alerts, archiver: archive), so taking over a dead instance's entries is one script in
+one slot; the other roles' leases are under `{<prefix>:control}`.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from dataclasses import dataclass
 ITEMS_GROUP = "workers"
 ALERTS_GROUP = "notifiers"
 ARCHIVE_GROUP = "archivers"
+# Every role whose instances hold heartbeat leases (`wirewatch status` lists them in this order).
+ROLES_WITH_INSTANCES = ("scheduler", "worker", "notifier", "archiver", "websub", "web")
 
 
 def short_hash(text: str) -> str:
@@ -171,6 +176,26 @@ class Keys:
 
     def story_counts(self, slot: int, bucket: int) -> str:
         return f"{self.story_counts_prefix}{slot}:{bucket}"
+
+    # -- instances: heartbeat leases of role processes (worker/queue/liveness.py) -----------
+    def _instances_tag(self, role: str) -> str:
+        archive = f"{{{self.prefix}:archive}}"
+        return {"worker": self._items, "notifier": self._alerts, "archiver": archive}.get(
+            role, f"{{{self.prefix}:control}}"
+        )
+
+    def instance_leases(self, role: str) -> str:
+        """Sorted set: instance name of each `role` process, scored by its lease expiry (ms)."""
+        return f"{self._instances_tag(role)}:leases:{role}"
+
+    def instance_records(self, role: str) -> str:
+        """Hash: instance name -> JSON (host, pid, process start, lease, last beat)."""
+        return f"{self._instances_tag(role)}:instances:{role}"
+
+    def delivery_leases(self, owner: str) -> str:
+        """Set: ids of the deliveries notifier `owner` has leased and is sending (released at
+        once when that notifier is found dead, instead of after the request lease)."""
+        return f"{self._alerts}:leased:{owner}"
 
     # -- control ---------------------------------------------------------------------------
     @property

@@ -74,7 +74,19 @@ class NotifierRole:
         notifier = Notifier(rt.client, rt.keys, endpoints(rt.settings), policy, rt.log)
         rt.closing(notifier)
         keys = rt.keys
-        consumer = rt.consumer("notifier", keys.alerts_stream, ALERTS_GROUP, keys.deliveries_dead)
+
+        def release(dead: list[str]) -> None:
+            """A dead notifier's requests in flight are sent again now, not after their lease."""
+            for name in dead:
+                if released := notifier.store.release_leases(name, time.time()):
+                    rt.log.warning("deliveries_released", instance=name, count=released)
+
+        consumer = rt.consumer(
+            "notifier", keys.alerts_stream, ALERTS_GROUP, keys.deliveries_dead, release
+        )
+        # A restarted instance (same name) first takes back what it was sending when it died.
+        release([consumer.consumer])
+        notifier.store.track_leases(consumer.consumer)
         web = rt.settings.web
         index = AlertIndex(rt.client, keys, web.alert_retention, web.alert_max)
         return cls(rt, notifier, consumer, index)
@@ -106,8 +118,12 @@ class NotifierRole:
 
     def _take_alerts_until(self, stop: threading.Event) -> None:
         def step() -> None:
-            if take_alerts(self.notifier, self.consumer, self.index, block_ms=_INTAKE_BLOCK_MS):
-                self.notifier.wake()
+            try:
+                if take_alerts(self.notifier, self.consumer, self.index, block_ms=_INTAKE_BLOCK_MS):
+                    self.notifier.wake()
+            except Exception:
+                self.consumer.retry_own_soon()  # alerts read but not taken, again soon
+                raise
 
         keep_running(step, stop, self.notifier.log, "alert-intake")
 

@@ -4,6 +4,7 @@ things to close when it stops. Roles build their own objects from it (worker/rol
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import threading
@@ -11,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
+
+import redis
 
 from worker.config import Settings, load_config
 from worker.config.policies import fetch_limits
@@ -20,15 +23,19 @@ from worker.fetching.politeness import HostGate, HostLimit
 from worker.observability.logging import get_logger
 from worker.queue.connection import Client, open_client
 from worker.queue.keys import Keys
+from worker.queue.liveness import Heartbeat, Instance, Registry
 from worker.queue.streams import StreamConsumer
+from worker.queue.takeover import DeadTakeover
 
 LEASE_MARGIN_S = 60.0  # a poll or fetch holds its host slot for the fetch deadline plus this
 
 Loaded = TypeVar("Loaded")
 
 
-def consumer_name(role: str) -> str:
-    return f"{role}-{socket.gethostname()}-{os.getpid()}"
+def consumer_name(role: str, given: str | None = None) -> str:
+    """The instance's name: the one given (`--name`, `WIREWATCH_INSTANCE`; stable across
+    restarts, so a restarted instance finds its own pending work), else one per process."""
+    return given or f"{role}-{socket.gethostname()}-{os.getpid()}"
 
 
 def lease_seconds(settings: Settings) -> float:
@@ -61,6 +68,7 @@ class Runtime:
     redis_url: str = ""
     config_signature: Signature = ()
     reload_requested: threading.Event = field(default_factory=threading.Event)
+    instance: str | None = None  # the name given to this process (--name, WIREWATCH_INSTANCE)
     _closers: list[Any] = field(default_factory=list)
 
     @classmethod
@@ -80,18 +88,42 @@ class Runtime:
         """Close `closer` (anything with close()) when the process stops."""
         self._closers.append(closer)
 
-    def consumer(self, role: str, stream: str, group: str, dead: str) -> StreamConsumer:
+    def registry(self, role: str) -> Registry:
+        return Registry(self.client, self.keys, role, self.settings.worker.instance_lease)
+
+    def heartbeat(self, role: str) -> Heartbeat:
+        """Hold this process's lease as an instance of `role` until it closes."""
+        instance = Instance.this_process(role, consumer_name(role, self.instance))
+        beat = Heartbeat(self.registry(role), instance, self.log).start()
+        self.closing(beat)
+        return beat
+
+    def consumer(
+        self,
+        role: str,
+        stream: str,
+        group: str,
+        dead: str,
+        on_dead: Callable[[list[str]], None] | None = None,
+    ) -> StreamConsumer:
+        """This instance's consumer of `stream`, holding its lease: the pending entries of dead
+        instances are taken over at once (`on_dead` hears their names)."""
         w = self.settings.worker
+        name = consumer_name(role, self.instance)
+        takeover = DeadTakeover(self.client, stream, group, self.registry(role), on_dead)
         consumer = StreamConsumer(
             self.client,
             stream,
             group,
-            consumer_name(role),
+            name,
             dead,
             max_attempts=w.max_attempts,
             claim_idle_ms=int(w.claim_idle * 1000),
+            takeover=takeover,
         )
         consumer.ensure_group()
+        self.heartbeat(role)
+        self.closing(_Departure(consumer))
         return consumer
 
     def follow_config(
@@ -121,3 +153,15 @@ class Runtime:
         for closer in self._closers:
             closer.close()
         self.client.close()
+
+
+@dataclass
+class _Departure:
+    """On a graceful stop, the consumer leaves its group if nothing is pending under it."""
+
+    consumer: StreamConsumer
+
+    def close(self) -> None:
+        # If Redis is gone, a live instance removes the consumer once this lease is out.
+        with contextlib.suppress(redis.RedisError):
+            self.consumer.leave()

@@ -87,6 +87,7 @@ class SchedulerRole:
 
     @classmethod
     def build(cls, rt: Runtime) -> SchedulerRole:
+        rt.heartbeat("scheduler")
         return cls(rt, build_poller(rt))
 
     def run(self, stop: threading.Event) -> None:

@@ -55,6 +55,7 @@ class WebSubRole:
 
     @classmethod
     def build(cls, rt: Runtime) -> WebSubRole:
+        rt.heartbeat("websub")
         return cls(rt, build_poller(rt))
 
     def __init__(self, rt: Runtime, poller: FeedPoller) -> None:

@@ -95,17 +95,22 @@ class WorkerLoop:
         with ThreadPoolExecutor(self.concurrency, thread_name_prefix="item") as pool:
 
             def step() -> None:
-                self.run_batch(pool, self.consumer.read(self.batch, _BLOCK_MS))
+                try:
+                    self.run_batch(pool, self.consumer.read(self.batch, _BLOCK_MS))
+                except Exception:
+                    self.consumer.retry_own_soon()  # what this batch left pending, again soon
+                    raise
 
             keep_running(step, stop, self.log, "worker")
 
-    def run_until_drained(self) -> int:
-        """Burst mode: process what is queued now (pending entries once), then return."""
+    def run_until_drained(self, wait_for_others_s: float = 0.0) -> int:
+        """Burst mode: process what is queued now (pending entries once, and those of dead
+        instances, waiting up to `wait_for_others_s` to learn whether a holder is dead)."""
         self.consumer.ensure_group()
         self.consumer.rewind_pending()
         done = 0
         with ThreadPoolExecutor(self.concurrency, thread_name_prefix="item") as pool:
-            while entries := self.consumer.read(self.batch, None):
+            while entries := self.consumer.read_burst(self.batch, wait_for_others_s):
                 done += self.run_batch(pool, entries)
         return done
 
@@ -156,4 +161,5 @@ class WorkerRole:
         rt.log.info("worker_stopped")
 
     def run_once(self) -> int:
-        return self.loop.run_until_drained()
+        # One lease and a beat: long enough for any other instance's lease to run out.
+        return self.loop.run_until_drained(self.rt.settings.worker.instance_lease + 1.0)
