@@ -18,14 +18,17 @@ Designs, in the same run, on one Redis this script starts (and stops) itself:
 - `new`: worker/dedupe/stories.py, LSH bands for candidates, confirmation against a story's
   128-byte representative.
 
-Figures per design: B-cubed precision and recall of the stories; alerts lost to wrong merges and
+Figures per design: signing time per article (alternating, same articles); B-cubed precision
+and recall of the stories; alerts lost to wrong merges and
 alerts doubled by splits per 1,000 true stories (one catch-all watchlist: a story's alert goes to
 the true story of the article that opened it); the same with the stream taken by two worker
 processes, three of them SIGKILLed during the run (their in-flight item redelivered later, as a
 stream consumer group's claim would); assign latency p50/p99 and Redis bytes per article with
-`--indexed` (default 1,000,000) synthetic articles in the index.
+`--indexed` (default 1,000,000) synthetic articles in each design's index (both filled, then
+single assigns alternating between them). `--skip-stream`: signing and scale figures only.
 
 Usage: .venv/bin/python bench/stories_stream.py [--articles 20000] [--indexed 1000000]
+       [--skip-stream]
 Prints tables, then one line holding a JSON object of the figures.
 """
 
@@ -58,7 +61,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.dedupe import VARIANTS, load_bodies, paragraphs, same_subject_pairs
 from bench.stories_legacy import StoryIndex as LegacyIndex
 from bench.stories_legacy import bin_entries as legacy_bin_entries
-from worker.dedupe.fingerprint import BINS, Fingerprint
+from worker.dedupe.fingerprint import BINS, Fingerprint, article_fingerprint
 from worker.dedupe.settings import DedupeConfig
 from worker.dedupe.signature import (
     VALUES,
@@ -437,33 +440,55 @@ def fill(
     return sig, story, counts[story]
 
 
-def scale_figures(url: str, design: str, count: int) -> dict[str, float]:
+def scale_figures(url: str, count: int) -> dict[str, dict[str, float]]:
+    """Both designs filled with `count` articles side by side (memory: each fill's growth), then
+    single assigns on both, alternating, so a load spike on the machine hits both alike."""
     client = redis.Redis.from_url(url)
     client.flushdb()  # our own server
-    keys, end = Keys(f"scale-{design}"), time.time()
-    # Steady state: the upgrade week, when the previous design's bins are read too, is over.
-    client.set(keys.story_design_since, round((end - 2 * CONFIG.window) * 1000))
-    before = int(client.info("memory")["used_memory"])
-    last, story, _size = fill(client, design, keys, count, end)
-    used = int(client.info("memory")["used_memory"]) - before
-    # The real script must see the filled layout: a copy of the last article joins its story.
-    assign = assigner(design, client, keys)
-    joined = assign("check", last, end)
-    assert joined == (f"st_{story:08x}", False), (joined, story)
-    encodings = {client.object("encoding", k) for k in itertools.islice(client.scan_iter(), 2000)}
-    rng, recent, times = random.Random(11), [], []
+    end = time.time()
+    figures: dict[str, dict[str, float]] = {}
+    assigners = {}
+    for design in DESIGNS:
+        keys = Keys(f"scale-{design}")
+        # Steady state: the upgrade window, when the previous design's bins are read too, is over.
+        client.set(keys.story_design_since, round((end - 2 * CONFIG.window) * 1000))
+        before = int(client.info("memory")["used_memory"])
+        last, story, _size = fill(client, design, keys, count, end)
+        used = int(client.info("memory")["used_memory"]) - before
+        # The real script must see the filled layout: a copy of the last article joins its story.
+        assigners[design] = assigner(design, client, keys)
+        joined = assigners[design]("check", last, end)
+        assert joined == (f"st_{story:08x}", False), (joined, story)
+        sample = itertools.islice(client.scan_iter(match=f"{{scale-{design}:stories}}:?:*"), 2000)
+        encodings = sorted({client.object("encoding", k).decode() for k in sample})
+        figures[design] = {"bytes_per_article": round(used / count, 1)}
+        figures[design]["hash_encodings"] = ",".join(encodings)  # type: ignore[assignment]
+    rng, recent = random.Random(11), []
     prints = [synthetic(rng, recent, 0)[0] for _ in range(3000)]
+    times: dict[str, list[float]] = {design: [] for design in DESIGNS}
     for i, sig in enumerate(prints):
-        started = time.perf_counter()
-        assign(f"probe-{i}", sig, end)
-        times.append((time.perf_counter() - started) * 1000)
+        for design in DESIGNS if i % 2 else DESIGNS[::-1]:
+            started = time.perf_counter()
+            assigners[design](f"probe-{i}", sig, end)
+            times[design].append((time.perf_counter() - started) * 1000)
     client.flushdb()
-    return {
-        "bytes_per_article": round(used / count, 1),
-        "assign_ms_p50": round(percentile(times, 0.5), 3),
-        "assign_ms_p99": round(percentile(times, 0.99), 3),
-        "hash_encodings": ",".join(sorted(e.decode() for e in encodings)),  # type: ignore[dict-item]
-    }
+    for design in DESIGNS:
+        figures[design]["assign_ms_p50"] = round(percentile(times[design], 0.5), 3)
+        figures[design]["assign_ms_p99"] = round(percentile(times[design], 0.99), 3)
+    return figures
+
+
+def signing_figures(stream: Sequence[StreamArticle]) -> dict[str, dict[str, float]]:
+    """Per article, alternating: the previous design's 16-bin fingerprint, the new signature."""
+    times: dict[str, list[float]] = {design: [] for design in DESIGNS}
+    for a in stream[:3000]:
+        started = time.perf_counter()
+        article_fingerprint(a.text, a.title)
+        middle = time.perf_counter()
+        article_signature(a.text, a.title)
+        times["current"].append((middle - started) * 1000)
+        times["new"].append((time.perf_counter() - middle) * 1000)
+    return {d: {"sign_ms_p50": round(percentile(t, 0.5), 3)} for d, t in times.items()}
 
 
 # -- report ------------------------------------------------------------------------------------
@@ -495,6 +520,7 @@ def main() -> None:
     parser.add_argument("--redis")
     parser.add_argument("--prefix")
     parser.add_argument("--prints")
+    parser.add_argument("--skip-stream", action="store_true", help="signing and scale only")
     options = parser.parse_args()
     # A SIGTERM unwinds like Ctrl-C, so the Redis this run started is stopped too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -502,13 +528,11 @@ def main() -> None:
         worker_main(options.worker, options.redis, options.prefix, options.prints)
         return
     stream = build_stream(load_bodies(), options.articles)
-    started = time.perf_counter()
-    sigs = [article_signature(a.text, a.title) for a in stream]
-    sign_ms = (time.perf_counter() - started) * 1000 / len(stream)
-    figures: dict[str, dict[str, float]] = {design: {} for design in DESIGNS}
+    figures = signing_figures(stream)
+    sigs = [] if options.skip_stream else [article_signature(a.text, a.title) for a in stream]
     with own_redis() as url:
         client = redis.Redis.from_url(url)
-        for design in DESIGNS:
+        for design in DESIGNS if sigs else ():
             results = run_in_order(client, design, stream, sigs)
             figures[design] |= quality(stream, results)
             killed = run_with_kills(url, design, stream, sigs, options.kills)
@@ -516,9 +540,9 @@ def main() -> None:
             # How alike the two runs' stories are (B-cubed of one against the other).
             agree = bcubed([story for story, _ in results], [story for story, _ in killed])
             figures[design]["killed.agreement_with_in_order"] = round(min(agree), 4)
-            if options.indexed:
-                figures[design] |= scale_figures(url, design, options.indexed)
-    figures["new"]["sign_ms_per_article"] = round(sign_ms, 3)
+        if options.indexed:
+            for design, scaled in scale_figures(url, options.indexed).items():
+                figures[design] |= scaled
     report(stream, figures)
 
 

@@ -190,7 +190,7 @@ def test_plan_names_every_slot_band_and_legacy_bin() -> None:
     ]
     assert call.args[1:7] == [8, 24, 16, slot_ttl_ms(1000.0, config), "{ww:stories}:", 4]
     assert call.args[7:10] == [member_bucket, 1_000_000, 800_000]  # horizon: window + a slot
-    assert call.args[10:13] == ["0.2", "0.6", 5]
+    assert call.args[10:13] == ["0.2", "0.7", 5]
     assert call.args[13] == representative(sig) and len(representative(sig)) == 128
     assert call.args[14:22] == [str(slot) for slot in range(10, 2, -1)]
     pairs = call.args[22:]

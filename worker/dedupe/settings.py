@@ -34,7 +34,7 @@ class DedupeConfig(BaseModel):
 
     window: Duration = 7 * 86400.0
     similarity: float = Field(default=0.2, gt=0.0, le=1.0)
-    containment: float = Field(default=0.6, gt=0.0, le=1.0)
+    containment: float = Field(default=0.7, gt=0.0, le=1.0)
     slots_per_window: int = Field(default=7, ge=1, le=48)
     index_buckets: int = Field(default=32768, ge=1, le=1 << 24)
     story_updated_after: int | None = Field(default=None, ge=1)
