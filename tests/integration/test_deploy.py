@@ -19,7 +19,7 @@ from worker.config import load_config
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 UNITS = sorted((DEPLOY / "systemd").glob("wirewatch-*.service"))
-ROLES = {"scheduler", "worker", "notifier", "websub"}
+ROLES = {"scheduler", "worker", "notifier", "websub", "archiver", "web"}
 STATE = "/var/lib/wirewatch"
 SANDBOX = {
     "NoNewPrivileges": "true",

@@ -17,8 +17,8 @@ WORKER = Path(__file__).resolve().parents[2] / "worker"
 # Bottom to top; packages on one layer do not import each other.
 LAYERS: list[set[str]] = [
     {"errors", "units", "times", "records"},
-    {"observability", "queue"},
-    {"fetching", "extraction", "rules", "dedupe"},
+    {"queue"},
+    {"observability", "fetching", "extraction", "rules", "dedupe"},
     {"feeds"},
     {"alerts"},
     {"config"},  # validates what the layers below define (queries, channel URLs, dedupe)

@@ -17,7 +17,9 @@ def check_redis_url(url: str) -> str:
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme not in REDIS_SCHEMES:
-        raise ValueError("must start with redis://, rediss:// or unix://")
+        raise ValueError(
+            "must start with redis://, rediss://, unix://, redis+cluster:// or rediss+cluster://"
+        )
     if scheme == "unix":
         if not parts.path:
             raise ValueError("a unix:// URL needs the socket's path (unix:///run/redis.sock)")
