@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tempfile
 import threading
 from typing import Any
 
@@ -26,6 +27,9 @@ TOKENS = [
 
 def web_settings(redis_url: str, prefix: str, **sections: Any) -> Settings:
     web = {"listen": f"127.0.0.1:{free_port()}", "tokens": TOKENS, **sections.pop("web", {})}
+    # An archive the API may open (search, backtest) goes under a temporary folder, never the
+    # working directory.
+    sections.setdefault("data_dir", tempfile.mkdtemp(prefix="wirewatch-web-test-"))
     return Settings.model_validate(
         {"redis_url": redis_url, "redis_prefix": prefix, "web": web, **sections}
     )

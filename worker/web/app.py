@@ -9,7 +9,15 @@ from typing import Any
 import redis.asyncio
 from fastapi import FastAPI
 
-from worker.web import alert_feeds, alerts_api, health_api, match_api, ops_api, watchlists_api
+from worker.web import (
+    alert_feeds,
+    alerts_api,
+    archive_api,
+    health_api,
+    match_api,
+    ops_api,
+    watchlists_api,
+)
 from worker.web.context import WebContext
 from worker.web.errors import ErrorBody, install_error_handlers
 
@@ -44,7 +52,8 @@ def create_app(ctx: WebContext) -> FastAPI:
     )
     app.state.web = ctx
     install_error_handlers(app, ctx.log)
-    for module in (watchlists_api, alerts_api, match_api, ops_api, alert_feeds, health_api):
+    routers = (watchlists_api, alerts_api, match_api, archive_api, ops_api, alert_feeds, health_api)
+    for module in routers:
         app.include_router(module.router)
     _errors_in_schema(app)
     return app

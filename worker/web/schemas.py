@@ -59,6 +59,14 @@ class MatchRequest(_Body):
     url: Annotated[str, Field(max_length=2000)] | None = None
 
 
+class BacktestRequest(_Body):
+    query: Annotated[str, Field(min_length=1, max_length=MAX_QUERY)] | None = None
+    watchlist: WatchlistId | None = None
+    since: Annotated[str, Field(min_length=1, max_length=32)] = "7d"
+    against: Annotated[str, Field(min_length=1, max_length=MAX_QUERY)] | None = None
+    samples: Annotated[int, Field(ge=0, le=50)] = 5
+
+
 class Hit(BaseModel):
     field: str
     text: str
