@@ -38,16 +38,14 @@ from worker.feeds.seen import entries_to_keep
 from worker.fetching import Fetcher, FetchResult, HttpStatusFetchError
 from worker.fetching.httpdates import retry_after_seconds
 from worker.observability.metrics import METRICS
+from worker.polling.decide import after_error, after_success
 from worker.polling.health import HealthPolicy, UnhealthyAlerts, unhealthy_due, unhealthy_event
 from worker.polling.intervals import (
     RETRY_AFTER_STATUSES,
     IntervalBounds,
-    error_delay,
-    hint_seconds,
     publishing_rhythm,
-    success_delay,
 )
-from worker.queue.connection import Client, hash_float, read_hash, write_hash
+from worker.queue.connection import Client, read_hash, write_hash
 from worker.queue.keys import Keys
 
 Finish = Callable[[Any], None] | None  # given the state-writing pipeline; see FeedPoller.poll
@@ -244,43 +242,25 @@ class FeedPoller:
     def _record_success(
         self, feed: FeedLike, state: Mapping[str, str], success: _Success, finish: Finish
     ) -> PollOutcome:
-        now = self.clock()
-        merged = {**state, **success.updates}
-        feed_hint = hash_float(merged, "feed_hint_s")
-        hint = hint_seconds(success.headers, [feed_hint], now)
-        rhythm = hash_float(merged, "rhythm_s")
-        delay = success_delay(rhythm, hint, self.policy.bounds(feed), self.rand())
-        fields = {
-            **success.updates,
-            "status": "ok",
-            "last_success": str(now),
-            "consecutive_errors": "0",
-            "failing_since": "",
-            "next_poll": str(now + delay),
-        }
-        self._write_state(feed, state, fields, finish)
+        bounds = self.policy.bounds(feed)
+        decided = after_success(
+            state, success.updates, success.headers, bounds, self.clock(), self.rand()
+        )
+        self._write_state(feed, state, decided.fields, finish)
         status = PollStatus.NEW_ITEMS if success.added else PollStatus.UNCHANGED
-        return PollOutcome(success.added, delay, status)
+        return PollOutcome(success.added, decided.delay_s, status)
 
     def _record_error(
         self, feed: FeedLike, state: Mapping[str, str], exc: FetchError, finish: Finish
     ) -> PollOutcome:
         now = self.clock()
-        errors = int(state.get("consecutive_errors") or 0) + 1
-        wait = _retry_after(exc, now)
-        rhythm = hash_float(state, "rhythm_s")
-        delay = error_delay(rhythm, errors, wait, self.policy.bounds(feed), self.rand())
         error = f"{exc.reason}: {exc}"
-        fields = {
-            "status": "error",
-            "last_error": error,
-            "last_error_at": str(now),
-            "consecutive_errors": str(errors),
-            "failing_since": state.get("failing_since") or str(now),
-            "next_poll": str(now + delay),
-        }
+        bounds = self.policy.bounds(feed)
+        decided = after_error(state, error, _retry_after(exc, now), bounds, now, self.rand())
+        fields, delay = decided.fields, decided.delay_s
         self._write_state(feed, state, fields, finish)
         log = self.log.bind(feed=feed_name(feed))
+        errors = int(fields["consecutive_errors"])
         log.warning("feed_failed", error=error, consecutive_errors=errors, retry_in_s=round(delay))
         self._maybe_alert(feed, {**state, **fields}, now, log)
         return PollOutcome(0, delay, PollStatus.ERROR, error)
