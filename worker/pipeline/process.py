@@ -8,7 +8,7 @@ alert id is (watchlist, story), so a story alerts once per watchlist however man
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -107,6 +107,22 @@ def story_updates(
 
 
 @dataclass
+class _Work:
+    """One item on its way through the stages: what each stage found, and the outcome once a
+    stage decides it."""
+
+    item: FeedItem
+    now: datetime
+    rules: WatchlistSet
+    article: Article | None = None
+    verdict: Verdict = Verdict.NEW
+    story: StoryAssignment | None = None
+    hits: Mapping[str, list[Any]] = field(default_factory=dict)
+    emitted: int = 0
+    outcome: ItemOutcome | None = None
+
+
+@dataclass
 class ItemProcessor:
     pages: PoliteFetcher
     dedupe: ExactDedupe
@@ -117,36 +133,67 @@ class ItemProcessor:
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     def process(self, item: FeedItem) -> ProcessResult:
-        article = build_article(item, self.pages)
-        verdict = self.dedupe.claim(item_identity(item), *dedupe_hashes(item, article))
-        now = self.clock()
-        story = self.stories.assign(
-            item_identity(item), article.text, article.title, now.timestamp()
-        )
-        rules = self.rules()
-        updates = 0 if story.new_story else self._announce_growth(article, story, rules, now)
-        if verdict is not Verdict.NEW:
-            return ProcessResult(ItemOutcome(verdict.value), 0, article, story, updates)
+        """Run the item through the stages in order until one decides its outcome, then
+        announce the growth of its story once (story.updated, when configured)."""
+        work = _Work(item, self.clock(), self.rules())
+        for stage in (self._article, self._exact, self._story, self._match, self._emit):
+            stage(work)
+            if work.outcome is not None:
+                break
+        assert work.article is not None and work.story is not None and work.outcome is not None
+        updates = self._announce_growth(work.article, self._grown(work), work.rules, work.now)
+        matched = tuple(sorted(work.hits))
+        return ProcessResult(work.outcome, work.emitted, work.article, work.story, updates, matched)
+
+    # -- the stages, in order ------------------------------------------------------------------
+    def _article(self, work: _Work) -> None:
+        work.article = build_article(work.item, self.pages)
+
+    def _exact(self, work: _Work) -> None:
+        assert work.article is not None
+        identity = item_identity(work.item)
+        work.verdict = self.dedupe.claim(identity, *dedupe_hashes(work.item, work.article))
+
+    def _story(self, work: _Work) -> None:
+        """Every article joins a story (or opens one), duplicates included, so a story counts
+        its sources; an exact duplicate stops here."""
+        assert work.article is not None
+        article, at = work.article, work.now.timestamp()
+        work.story = self.stories.assign(item_identity(work.item), article.text, article.title, at)
+        if work.verdict is not Verdict.NEW:
+            work.outcome = ItemOutcome(work.verdict.value)
+
+    def _match(self, work: _Work) -> None:
+        assert work.article is not None
         with METRICS.timed("wirewatch_matching_duration_seconds"):
-            hits = rules.matcher.match(rule_document(article))
-        if not hits:
-            return ProcessResult(ItemOutcome.NO_MATCH, 0, article, story, updates)
+            work.hits = work.rules.matcher.match(rule_document(work.article))
+        if not work.hits:
+            work.outcome = ItemOutcome.NO_MATCH
+
+    def _emit(self, work: _Work) -> None:
+        assert work.article is not None and work.story is not None
+        story = work.story
         story_ref = (story.story_id, story.articles)
-        alerts = pending_alerts(article, hits, rules.table, story_ref, now)
-        emitted = self.emitter.emit(story.story_id, story.articles, alerts)
-        if emitted and self.story_updated_after is not None:
-            # Copies may have joined while this one was matched; they could not see this alert
-            # yet, so the growth they brought is announced from here (at most once, in Redis).
-            grown = replace(story, articles=self.stories.articles(story.story_id, now.timestamp()))
-            updates += self._announce_growth(article, grown, rules, now)
-        outcome = ItemOutcome.ALERTED if emitted else ItemOutcome.ALREADY_ALERTED
-        return ProcessResult(outcome, emitted, article, story, updates, tuple(sorted(hits)))
+        alerts = pending_alerts(work.article, work.hits, work.rules.table, story_ref, work.now)
+        work.emitted = self.emitter.emit(story.story_id, story.articles, alerts)
+        work.outcome = ItemOutcome.ALERTED if work.emitted else ItemOutcome.ALREADY_ALERTED
+
+    def _grown(self, work: _Work) -> StoryAssignment | None:
+        """The story as its growth is announced: none for a story this article opened without
+        alerting; after an alert, re-counted, since copies may have joined while this one was
+        matched (they could not see this alert yet, so their growth is announced from here)."""
+        story = work.story
+        assert story is not None
+        if work.emitted and self.story_updated_after is not None:
+            at = work.now.timestamp()
+            return replace(story, articles=self.stories.articles(story.story_id, at))
+        return None if story.new_story else story
 
     def _announce_growth(
-        self, article: Article, story: StoryAssignment, rules: WatchlistSet, now: datetime
+        self, article: Article, story: StoryAssignment | None, rules: WatchlistSet, now: datetime
     ) -> int:
         every = self.story_updated_after
-        if every is None:
+        if every is None or story is None:
             return 0
         announced = self.emitter.announced(story.story_id)
         if not any(story_update_due(story.articles, n, every) for n in announced.values()):
