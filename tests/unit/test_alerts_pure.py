@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -11,7 +12,7 @@ from hypothesis import strategies as st
 from standardwebhooks.webhooks import Webhook
 
 from worker.alerts.build import alert_data, alert_id_for, webhook_body
-from worker.alerts.envelope import EventType, envelope_body
+from worker.alerts.envelope import AlertRecord, EventType, envelope_body
 from worker.alerts.retry import is_delivered, retry_delay
 from worker.alerts.signing import signed_headers
 from worker.polling.health import unhealthy_event
@@ -140,3 +141,26 @@ def test_feed_unhealthy_times_use_the_z_form_without_microseconds() -> None:
     data = unhealthy_event("https://example.org/feed", "Example", state, 1_800_000_100.75)
     assert data["failing_since"] == "2027-01-15T08:00:00Z"
     assert data["last_success"] == "2027-01-15T05:13:20Z"
+
+
+def test_an_alert_record_reads_back_what_it_writes_and_refuses_what_is_not_one() -> None:
+    record = AlertRecord(("hook", "chat"), envelope_body(EventType.ALERT_CREATED, {"x": 1}, 0))
+    notify, body = record.script_args()
+    assert AlertRecord.from_fields({"notify": notify, "body": body}) == record
+    assert record.envelope()["data"] == {"x": 1}
+    for fields in ({"notify": "{}", "body": body}, {"notify": "[]"}):
+        with pytest.raises((KeyError, TypeError)):
+            AlertRecord.from_fields(fields)
+    with pytest.raises(TypeError):
+        AlertRecord((), "[1, 2]").envelope()
+
+
+def test_every_script_appends_to_the_alerts_stream_through_the_one_record_writer() -> None:
+    """The stream's record is written in one place (xadd_record), not by hand in each script."""
+    worker = Path(__file__).resolve().parents[2] / "worker"
+    by_hand = [
+        str(path.relative_to(worker))
+        for path in worker.rglob("*.py")
+        if "'notify'," in path.read_text() and path.name != "envelope.py"
+    ]
+    assert by_hand == []

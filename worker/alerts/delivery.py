@@ -25,6 +25,7 @@ import httpx
 from worker.alerts.apprise_channel import AppriseChannel, is_apprise_url
 from worker.alerts.breaker import BreakerPolicy, Circuit
 from worker.alerts.endpoints import EndpointChanges, endpoint_changes
+from worker.alerts.envelope import AlertRecord
 from worker.alerts.formats import render
 from worker.alerts.history import DeliveryHistory
 from worker.alerts.retry import Outcome, classify, retry_after_cap, retry_delay
@@ -193,13 +194,11 @@ class Notifier:
 
     def _queue_take(self, entry: Entry, group: str, pipe: Any) -> None:
         fields = entry[1]
-        envelope = json.loads(fields["body"])
-        targets = [
-            self._target(eid, envelope, fields["body"])
-            for eid in json.loads(fields.get("notify", "[]"))
-        ]
+        record = AlertRecord.from_fields(fields)
+        envelope = record.envelope()
+        targets = [self._target(eid, envelope, record.body) for eid in record.notify]
         data = envelope["data"]
-        msg_id = data.get("event_id") or data.get("alert_id") or "ev_" + short_hash(fields["body"])
+        msg_id = data.get("event_id") or data.get("alert_id") or "ev_" + short_hash(record.body)
         self.store.take(entry[0], group, msg_id, targets, self.clock(), pipe)
         self._log_event(envelope, fields)
 

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from worker.alerts.envelope import AlertRecord
 from worker.observability.metrics import METRICS
 from worker.queue.connection import Client
 from worker.queue.keys import Keys
@@ -253,7 +254,8 @@ def _page(alerts: list[str], shown: list[str], more: bool) -> Page:
 def _parse(entry_id: str, fields: dict[str, str]) -> dict[str, Any] | None:
     """An indexable record from a stream entry; None for other events or a malformed one."""
     try:
-        envelope = json.loads(fields["body"])
+        entry = AlertRecord.from_fields(fields)
+        envelope = entry.envelope()
         data = envelope["data"]
         kind = envelope.get("type")
         if kind not in ("alert.created", "story.updated"):
@@ -262,7 +264,7 @@ def _parse(entry_id: str, fields: dict[str, str]) -> dict[str, Any] | None:
             **data,
             "type": kind,
             "created_at": envelope["timestamp"],
-            "notify": json.loads(fields.get("notify") or "[]"),
+            "notify": list(entry.notify),
         }
         record["member"] = member_for(entry_id, data["watchlist"]["id"], data["alert_id"])
     except (KeyError, ValueError, TypeError):

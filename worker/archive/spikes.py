@@ -25,7 +25,6 @@ bucket, whichever archiver sees it first (a marker in Redis, set with the alert 
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import time
 from collections import Counter
@@ -33,7 +32,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from worker.alerts.envelope import EventType, envelope_body
+from worker.alerts.envelope import AlertRecord, EventType, envelope_body, xadd_record
 from worker.archive.store import ArchiveStore
 from worker.config.archive import SpikeConfig
 from worker.config.models import WatchlistConfig
@@ -51,10 +50,10 @@ _MIN_HISTORY_S = DAY_S  # no verdict before a day of history
 _FLOOR = 0.05  # the least λ: a watchlist quiet so far still expects something
 _CHECK_EVERY_S = 60.0
 
-# KEYS: alerts stream, the spike's marker. ARGV: marker ttl, alert JSON, notify JSON, body.
-_EMIT_ONCE = """
+# KEYS: alerts stream, the spike's marker. ARGV: marker ttl, notify JSON, body.
+_EMIT_ONCE = f"""
 if redis.call('SET', KEYS[2], '1', 'NX', 'EX', tonumber(ARGV[1])) then
-  redis.call('XADD', KEYS[1], '*', 'alert', ARGV[2], 'notify', ARGV[3], 'body', ARGV[4])
+  {xadd_record("KEYS[1]", "ARGV[2]", "ARGV[3]")}
   return 1
 end
 return 0
@@ -209,7 +208,8 @@ class SpikeWatch:
         data = spike_data(watchlist, verdict, bucket_s)
         body = envelope_body(SPIKE_EVENT, data, now)
         marker = self.keys.alert_marker(data["event_id"])
-        args = [int(2 * bucket_s + DAY_S), json.dumps(data), json.dumps(watchlist.notify), body]
+        record = AlertRecord(tuple(watchlist.notify), body)
+        args = [int(2 * bucket_s + DAY_S), *record.script_args()]
         sent = int(self._emit(keys=[self.keys.alerts_stream, marker], args=args))
         if sent:
             self.log.info(

@@ -7,10 +7,10 @@ story has grown by the configured number of articles since that watchlist last h
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
+from worker.alerts.envelope import AlertRecord, xadd_record
 from worker.queue.connection import Client
 from worker.queue.keys import Keys
 
@@ -18,12 +18,12 @@ from worker.queue.keys import Keys
 # the alert's JSON once, not a second copy beside the body.
 # KEYS: alerts stream, story hash, then one marker per alert.
 # ARGV: window, story articles, then per alert: watchlist id, notify JSON, body.
-_EMIT = """
+_EMIT = f"""
 local emitted = 0
 for i = 3, #KEYS do
   local base = 2 + (i - 3) * 3
   if redis.call('SET', KEYS[i], '1', 'NX', 'EX', tonumber(ARGV[1])) then
-    redis.call('XADD', KEYS[1], '*', 'notify', ARGV[base + 2], 'body', ARGV[base + 3])
+    {xadd_record("KEYS[1]", "ARGV[base + 2]", "ARGV[base + 3]")}
     redis.call('HSETNX', KEYS[2], ARGV[base + 1], ARGV[2])
     emitted = emitted + 1
   end
@@ -34,13 +34,13 @@ return emitted
 
 # KEYS: alerts stream, story hash.
 # ARGV: every, articles, then per watchlist: id, notify JSON, body.
-_UPDATE = """
+_UPDATE = f"""
 local sent = 0
 for i = 3, #ARGV, 3 do
   local announced = tonumber(redis.call('HGET', KEYS[2], ARGV[i]) or '0')
   if announced > 0 and tonumber(ARGV[2]) - announced >= tonumber(ARGV[1]) then
     redis.call('HSET', KEYS[2], ARGV[i], ARGV[2])
-    redis.call('XADD', KEYS[1], '*', 'notify', ARGV[i + 1], 'body', ARGV[i + 2])
+    {xadd_record("KEYS[1]", "ARGV[i + 1]", "ARGV[i + 2]")}
     sent = sent + 1
   end
 end
@@ -56,7 +56,7 @@ class PendingAlert:
     body: str
 
     def args(self) -> list[Any]:
-        return [self.watchlist_id, json.dumps(self.notify), self.body]
+        return [self.watchlist_id, *AlertRecord(tuple(self.notify), self.body).script_args()]
 
 
 @dataclass

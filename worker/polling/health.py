@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from worker.alerts.envelope import EventType, envelope_body
+from worker.alerts.envelope import EventType, envelope_body, xadd_record
 from worker.config import Settings
 from worker.polling.intervals import is_stale
 from worker.queue.connection import Client, hash_float
@@ -24,9 +24,9 @@ from worker.times import iso_z
 EVENT_TYPE = EventType.FEED_UNHEALTHY
 MARKER_TTL_S = 90 * 86400  # longer than any failure streak anyone waits out
 
-_EMIT_ONCE = """
+_EMIT_ONCE = f"""
 if redis.call('SET', KEYS[2], '1', 'NX', 'EX', tonumber(ARGV[1])) then
-  redis.call('XADD', KEYS[1], '*', 'notify', ARGV[2], 'body', ARGV[3])
+  {xadd_record("KEYS[1]", "ARGV[2]", "ARGV[3]")}
   return 1
 end
 return 0
