@@ -131,7 +131,8 @@ def test_websub_process_follows_feed_edits_with_the_scheduler(
             assert wait_until(lambda: first in topics("subscribe"), timeout=60)
             assert write_config(tmp_path, prefix, [first, second], websub=section) == config
             assert wait_until(lambda: second in topics("subscribe"), timeout=60)
-            assert wait_until(lambda: client.xlen(keys.items_stream) == 4, timeout=30)
+            queued = lambda: client.xlen(keys.items_stream)  # noqa: E731
+            assert wait_until(lambda: queued() == 4, timeout=60), f"{queued()} entries queued"
             assert wait_until(lambda: store.read(second).get("state") == ACTIVE, timeout=30)
             write_config(tmp_path, prefix, [second], websub=section)
             assert wait_until(lambda: first in topics("unsubscribe"), timeout=60)
