@@ -65,3 +65,14 @@ def xadd_record(stream: str, notify: str, body: str) -> str:
     """The Lua that appends an `AlertRecord` to the alerts stream, given the Lua expressions of
     the stream key and the record's two script arguments: every script writes it so."""
     return f"redis.call('XADD', {stream}, '*', 'notify', {notify}, 'body', {body})"
+
+
+# An event sent once per marker (a failure streak, a spike's bucket): the marker is set and the
+# record appended atomically. KEYS: alerts stream, marker. ARGV: marker ttl, notify JSON, body.
+EMIT_ONCE = f"""
+if redis.call('SET', KEYS[2], '1', 'NX', 'EX', tonumber(ARGV[1])) then
+  {xadd_record("KEYS[1]", "ARGV[2]", "ARGV[3]")}
+  return 1
+end
+return 0
+"""

@@ -32,7 +32,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from worker.alerts.envelope import AlertRecord, EventType, envelope_body, xadd_record
+from worker.alerts.envelope import EMIT_ONCE, AlertRecord, EventType, envelope_body
 from worker.archive.store import ArchiveStore
 from worker.config.archive import SpikeConfig
 from worker.config.models import WatchlistConfig
@@ -49,15 +49,6 @@ _Z = 1.0  # standard errors added to λ
 _MIN_HISTORY_S = DAY_S  # no verdict before a day of history
 _FLOOR = 0.05  # the least λ: a watchlist quiet so far still expects something
 _CHECK_EVERY_S = 60.0
-
-# KEYS: alerts stream, the spike's marker. ARGV: marker ttl, notify JSON, body.
-_EMIT_ONCE = f"""
-if redis.call('SET', KEYS[2], '1', 'NX', 'EX', tonumber(ARGV[1])) then
-  {xadd_record("KEYS[1]", "ARGV[2]", "ARGV[3]")}
-  return 1
-end
-return 0
-"""
 
 
 @dataclass(frozen=True)
@@ -179,7 +170,7 @@ class SpikeWatch:
         log: Any,
     ) -> SpikeWatch:
         watch = cls(client, keys, store, watchlists, log)
-        watch._emit = client.register_script(_EMIT_ONCE)
+        watch._emit = client.register_script(EMIT_ONCE)
         return watch
 
     def check_when_due(self) -> int:

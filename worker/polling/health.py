@@ -9,12 +9,11 @@ so the notifier delivers it signed like any alert.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from worker.alerts.envelope import EventType, envelope_body, xadd_record
+from worker.alerts.envelope import EMIT_ONCE, AlertRecord, EventType, envelope_body
 from worker.config import Settings
 from worker.polling.intervals import is_stale
 from worker.queue.connection import Client, hash_float
@@ -23,14 +22,6 @@ from worker.times import iso_z
 
 EVENT_TYPE = EventType.FEED_UNHEALTHY
 MARKER_TTL_S = 90 * 86400  # longer than any failure streak anyone waits out
-
-_EMIT_ONCE = f"""
-if redis.call('SET', KEYS[2], '1', 'NX', 'EX', tonumber(ARGV[1])) then
-  {xadd_record("KEYS[1]", "ARGV[2]", "ARGV[3]")}
-  return 1
-end
-return 0
-"""
 
 
 @dataclass(frozen=True)
@@ -94,16 +85,13 @@ class UnhealthyAlerts:
         self.client = client
         self.keys = keys
         self.notify = list(notify)
-        self._emit = client.register_script(_EMIT_ONCE)
+        self._emit = client.register_script(EMIT_ONCE)
 
     def emit(self, data: Mapping[str, Any], now: float) -> bool:
         """Queue the event unless this failure streak already had one; True if queued."""
         keys = [self.keys.alerts_stream, self.keys.alert_marker(str(data["alert_id"]))]
-        args: list[Any] = [
-            MARKER_TTL_S,
-            json.dumps(self.notify),
-            envelope_body(EVENT_TYPE, data, now),
-        ]
+        record = AlertRecord(tuple(self.notify), envelope_body(EVENT_TYPE, data, now))
+        args: list[Any] = [MARKER_TTL_S, *record.script_args()]
         return bool(self._emit(keys=keys, args=args))
 
 
