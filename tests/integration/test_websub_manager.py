@@ -248,3 +248,29 @@ def test_two_websub_processes_at_once_subscribe_a_feed_once(world: World) -> Non
         thread.join(30)
     assert len(world.hub.subscribes()) == 1
     assert world.record()["state"] == ACTIVE
+
+
+def test_a_hub_found_before_this_process_read_the_config_edit_is_subscribed_once_it_has(
+    world: World,
+) -> None:
+    """The scheduler may poll a feed just added to the config, and record its hub, before the
+    websub process has read the edit: the record waits for the edit instead of being dropped."""
+    world.manager.follow({})  # this process still runs the config from before the edit
+    world.poller.poll(world.feed)
+    world.manager.step()
+    assert world.record()["state"] == "discovered"
+    assert world.hub.requests == []
+    world.manager.follow({world.feed.url: world.feed})  # the edit reaches this process
+    world.manager.step()
+    assert world.record()["state"] == ACTIVE
+    assert [form["hub.mode"] for form in world.hub.requests] == ["subscribe"]
+
+
+def test_a_hub_recorded_for_a_feed_no_config_names_is_dropped_after_the_grace(world: World) -> None:
+    world.manager.follow({})
+    world.poller.poll(world.feed)
+    world.manager.step()
+    world.clock.now += 31  # no edit came: the record was for a feed that left the config
+    world.manager.step()
+    assert world.record() == {}
+    assert world.hub.requests == []

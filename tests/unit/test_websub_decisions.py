@@ -113,6 +113,10 @@ NOW = 1000.0
         ({"state": "unsubscribing", "hub": "h", "next_at": "900"}, False, Action("forget")),
         ({"state": "unsubscribing", "hub": "h", "next_at": "1100"}, True, Action("subscribe")),
         ({"state": "failed", "hub": "h"}, False, Action("forget")),
+        # a hub the scheduler found for a feed this process's config does not name yet
+        ({"state": "discovered", "hub": "h", "found_at": "990"}, False, Action("wait", 1020.0)),
+        ({"state": "discovered", "hub": "h", "found_at": "960"}, False, Action("forget")),
+        ({"state": "discovered", "hub": "h"}, False, Action("forget")),
         ({"state": "failed", "hub": "h", "token": "x", "expires_at": "1001"}, False,
          Action("unsubscribe")),
         ({"state": "failed", "hub": "h", "token": "x", "expires_at": "999"}, False,

@@ -34,6 +34,10 @@ RENEW_AT_FRACTION = 0.9  # renew when a tenth of the granted lease is left
 MIN_LEASE_S = 1.0
 MIN_RENEW_S = 60.0  # a hub granting a lease of 0 or 1 s is not asked again every second
 JITTER = 0.1
+# A hub found for a feed this process does not (yet) count as configured is kept this long: the
+# scheduler and the websub process follow config edits each on its own, so the scheduler may
+# poll a newly added feed, and record its hub, before this process has read the edit.
+CONFIG_LAG_S = 30.0
 
 SIGNATURE_ALGORITHMS = {
     "sha1": hashlib.sha1,
@@ -91,6 +95,9 @@ def _wind_down(record: Record, state: str, now: float, due: float) -> Action:
     """The feed left the config, or no longer names a hub. A failed renewal leaves the lease
     granted before it running at the hub: that is unsubscribed too (a denial ended it)."""
     lease_left = state == FAILED and number(record, "expires_at") > now
+    found_until = number(record, "found_at") + CONFIG_LAG_S
+    if state == DISCOVERED and record.get("hub") and now < found_until:
+        return Action("wait", found_until)  # maybe a feed added to the config a moment ago
     if (state in (ACTIVE, SUBSCRIBING) or lease_left) and record.get("token"):
         return Action("unsubscribe")
     if state == UNSUBSCRIBING and now < due:

@@ -80,11 +80,16 @@ class SubscriptionManager:
         self.clock = clock
         self.rand = rand
         self._next_sweep = 0.0
+        self._added: set[str] = set()  # feeds a config edit brought, looked at on the next sweep
+        self._added_lock = threading.Lock()  # `follow` runs in the config watcher's thread
 
     def follow(self, feeds: dict[str, FeedLike]) -> None:
         """Take a new feed list (a config edit): one assignment, and the next step sweeps, so
-        the feeds that left are unsubscribed at once rather than within the sweep period."""
-        self.feeds = feeds
+        the feeds that left are unsubscribed at once rather than within the sweep period, and
+        an added feed whose hub the scheduler already recorded is subscribed at once."""
+        with self._added_lock:
+            self._added |= feeds.keys() - self.feeds.keys()
+            self.feeds = feeds
         self._next_sweep = 0.0
 
     def run_until(self, stop: threading.Event, tick_s: float = 1.0) -> None:
@@ -107,9 +112,12 @@ class SubscriptionManager:
         return len(due)
 
     def _sweep(self, now: float) -> None:
-        """Subscriptions of feeds that left the config are due now (to unsubscribe)."""
+        """Subscriptions of feeds that left the config (to unsubscribe) or just came into it
+        are due now."""
+        with self._added_lock:
+            added, self._added = self._added, set()
         for feed_url in self.store.known_feeds():
-            if feed_url not in self.feeds:
+            if feed_url not in self.feeds or feed_url in added:
                 self.store.look_now(feed_url, now)
 
     def _attend(self, feed_url: str) -> None:

@@ -40,7 +40,7 @@ local base = redis.call('HGET', KEYS[1], 'base_url') or ''
 if hub == ARGV[2] and topic == ARGV[3] and base == ARGV[4] then return 0 end
 if not hub and ARGV[2] == '' then return 0 end
 redis.call('HSET', KEYS[1], 'feed_url', ARGV[1], 'hub', ARGV[2], 'topic', ARGV[3],
-           'base_url', ARGV[4])
+           'base_url', ARGV[4], 'found_at', ARGV[5])
 redis.call('HSETNX', KEYS[1], 'state', 'discovered')
 redis.call('ZADD', KEYS[2], ARGV[5], ARGV[1])
 return 1
