@@ -259,11 +259,6 @@ class Keys:
         """Hash: watchlist id -> the key that opens its Atom and JSON alert feeds."""
         return f"{{{self.prefix}:control}}:wl:feedkeys"
 
-    @property
-    def live_instances(self) -> str:
-        """Sorted set: `<role>|<instance>` scored by its last heartbeat (unix seconds)."""
-        return f"{{{self.prefix}:control}}:alive"
-
     # -- metrics: counters every role adds to, rendered by the web role (docs/metrics.md) ---
     @property
     def metrics(self) -> str:
