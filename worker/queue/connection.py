@@ -14,6 +14,9 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import redis
+import redis.asyncio
+from redis.asyncio.cluster import ClusterNode as AsyncClusterNode
+from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.cluster import ClusterNode, RedisCluster
 
 from worker.errors import ConfigError, QueueError
@@ -70,6 +73,22 @@ def cluster_client(url: str) -> Client:
         ssl=url.startswith("rediss+"),
         decode_responses=True,
         health_check_interval=30,
+    )
+
+
+def async_client(url: str) -> Any:
+    """The asyncio counterpart of `open_client` (the web role's event loop), not yet connected:
+    a cluster URL gives an asyncio RedisCluster, any other a plain asyncio Redis."""
+    if not is_cluster_url(url):
+        return redis.asyncio.Redis.from_url(url, decode_responses=True)
+    parts = urlsplit(url.split(",", 1)[0].replace("+cluster", "", 1))
+    nodes = [AsyncClusterNode(host, port) for host, port in cluster_nodes(url)]
+    return AsyncRedisCluster(
+        startup_nodes=nodes,
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password else None,
+        ssl=url.startswith("rediss+"),
+        decode_responses=True,
     )
 
 

@@ -6,9 +6,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import redis.asyncio
 from fastapi import FastAPI
 
+from worker.queue.connection import async_client
 from worker.web import (
     alert_feeds,
     alerts_api,
@@ -37,7 +37,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 def create_app(ctx: WebContext) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        ctx.aclient = redis.asyncio.Redis.from_url(ctx.redis_url, decode_responses=True)
+        ctx.aclient = async_client(ctx.redis_url)
         try:
             yield
         finally:
