@@ -78,8 +78,17 @@ class Authenticator:
 
     def check(self, presented: str | None, client: str, needed: str) -> str:
         """The id of the token allowing a call that needs scope `needed`; ApiError otherwise."""
+        token_id, scope = self.identify(presented, client)
+        if SCOPE_RANK[scope] < SCOPE_RANK[needed]:
+            detail = f"token {token_id!r} has scope {scope}; {needed} needed"
+            raise ApiError(403, "forbidden", detail)
+        return token_id
+
+    def identify(self, presented: str | None, client: str) -> tuple[str, str]:
+        """(token id, scope) of a presented token; ApiError 401 or 429 otherwise. With no
+        token configured everyone is the anonymous admin (the role is on loopback then)."""
         if self.open:
-            return ANONYMOUS
+            return ANONYMOUS, "admin"
         wait = self.limiter.retry_after(client)
         if wait is not None:
             raise ApiError(
@@ -94,11 +103,7 @@ class Authenticator:
             self.log.warning("web_auth_failed", client=client, token_given=bool(presented))
             reason = "invalid token" if presented else "missing bearer token"
             raise ApiError(401, "unauthorized", reason, {"WWW-Authenticate": "Bearer"})
-        token_id, scope = found
-        if SCOPE_RANK[scope] < SCOPE_RANK[needed]:
-            detail = f"token {token_id!r} has scope {scope}; {needed} needed"
-            raise ApiError(403, "forbidden", detail)
-        return token_id
+        return found
 
     def _match(self, presented: str) -> tuple[str, str] | None:
         digest = _digest(presented)
