@@ -208,7 +208,9 @@ async def signin(request: Request) -> Response:
             if exc.status == 429
             else ("That token is not valid.")
         )
-        return _signin_page(request, target, reason, exc.status)
+        # The form again with its message, as a page (200): a mistyped token is ordinary
+        # use, not a failed load in the browser's console; the API answers 401/429.
+        return _signin_page(request, target, reason, 200)
     cookie, _session = await run_in_threadpool(sessions(request).create, token_id, scope)
     ctx.log.info("dashboard_signed_in", token=token_id, client=client)
     response = see_other(target)
@@ -403,7 +405,6 @@ async def save_watchlist(request: Request, session: SessionDep) -> Response:
         await run_in_threadpool(_save, ctx, session, fields, is_new)
     except (ApiError, ValueError) as exc:
         text = _problem_text(exc) if isinstance(exc, ApiError) else _validation_text(exc)
-        status = exc.status if isinstance(exc, ApiError) else 422
         return _editor(
             request,
             session,
@@ -412,7 +413,6 @@ async def save_watchlist(request: Request, session: SessionDep) -> Response:
             read_only=False,
             saved_query=saved_query,
             error=text,
-            status=status,
         )
     return see_other(f"/ui/watchlists/{fields['id']}/edit?saved=1")
 
