@@ -4,6 +4,7 @@ cookie, CSRF on every change, scopes, and each page rendered from real Redis sta
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -183,3 +184,38 @@ def test_delivery_actions_need_admin_and_feeds_and_spikes_render(web: RunningWeb
     assert "Replayed 0 dead letter(s)." in done
     assert "No watchlist has spike alerts on" in spikes
     assert static.status_code == 200 and "wirewatch dashboard" in static.text
+
+
+def test_spikes_page_draws_the_baseline_band_and_marks_a_spike(
+    redis_url: str, prefix: str, client: redis.Redis
+) -> None:
+    from tests.support.archive import article
+    from worker.archive.store import open_archive
+
+    spike = {"bucket": "1h", "min_stories": 3, "sensitivity": 0.001}
+    settings = web_settings(
+        redis_url,
+        prefix,
+        watchlists=[{"id": "quakes", "name": "Quakes", "query": "quake", "spike": spike}],
+    )
+    now = time.time()
+    hour = int(now // 3600) * 3600
+    rows, n = [], 0
+    for back in range(1, 72):  # three days of one story an hour, then a burst of ten now
+        rows.append(article(n, hour - back * 3600 + 60, story=f"s{n}", watchlists=("quakes",)))
+        n += 1
+    for _ in range(10):
+        rows.append(article(n, hour + 1, story=f"s{n}", watchlists=("quakes",)))
+        n += 1
+    store = open_archive(settings.archive, settings.data_dir)
+    try:
+        store.add(rows)
+    finally:
+        store.close()
+    with RunningWeb(settings) as web, browser(web) as http:
+        sign_in(http, READ)
+        spikes = http.get("/ui/spikes").text
+
+    assert '<polygon class="band"' in spikes
+    assert spikes.count('class="spiked"') == 1, "the burst, and only it, is a spike"
+    assert "1 spike bucket(s) shown" in spikes
