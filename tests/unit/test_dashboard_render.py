@@ -60,3 +60,11 @@ def test_bucket_series_shows_the_baseline_each_bucket_was_judged_against() -> No
     assert not any(p.spike for p in series[:-1])
     assert all(p.expected is not None and 0.5 < p.expected < 3 for p in series[:-1])
     assert series[-1].threshold is not None and series[-1].threshold <= 8
+
+
+def test_only_http_links_are_links() -> None:
+    from worker.web.dashboard.render import safe_url
+
+    assert safe_url("https://news.example/a") == "https://news.example/a"
+    assert safe_url(" JavaScript:alert(1)") == "#"
+    assert safe_url("data:text/html,x") == "#" and safe_url(None) == "#"

@@ -74,6 +74,7 @@ _env.globals.update(
     when=render.when,
     when_iso=render.when_iso,
     mark_hits=render.mark_hits,
+    safe_url=render.safe_url,
     sparkline=render.sparkline,
     bars=render.bars,
 )

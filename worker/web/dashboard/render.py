@@ -33,6 +33,12 @@ def mark_hits(snippet: str, terms: Iterable[str]) -> Markup:
     return Markup("".join(out))  # noqa: S704 - every piece above is escaped
 
 
+def safe_url(url: str | None) -> str:
+    """A link target only when it is http(s): a feed's `javascript:` link never becomes one."""
+    text = (url or "").strip()
+    return text if text.lower().startswith(("http://", "https://")) else "#"
+
+
 def when(epoch: float | None) -> str:
     if not epoch:
         return "—"
