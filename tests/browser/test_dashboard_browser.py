@@ -286,6 +286,8 @@ def _feeds_and_spikes(b: Browser) -> None:
     b.go("/ui/feeds")
     assert page.locator("tbody tr").count() == 1  # the web role's own config: one feed
     assert page.inner_text("tbody .state") in ("ok", "stale")
+    assert page.inner_text("td.items .num") == "2", "its two archived articles, per day"
+    assert page.locator("td.items svg rect").count() == 7
     b.shot("08-feeds")
     b.go("/ui/spikes")
     assert page.query_selector("svg.chart polyline.line") is not None

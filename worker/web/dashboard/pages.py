@@ -77,6 +77,7 @@ _env.globals.update(
     safe_url=render.safe_url,
     sparkline=render.sparkline,
     bars=render.bars,
+    day_rows=render.day_rows,
 )
 
 
@@ -513,6 +514,27 @@ def _websub_states(ctx: WebContext) -> dict[str, str]:
     return {url: subscription_line(r, now, moment) for url, r in records.items() if r}
 
 
+def items_per_day(ctx: WebContext, days: int, now: float) -> dict[str, list[int]]:
+    """Feed URL -> articles archived on each of the last `days` UTC days, oldest first; empty
+    when the archive is off (it is the only record of items over time)."""
+    if not ctx.settings.archive.enabled:
+        return {}
+    from worker.archive.store import open_archive
+
+    today = int(now // _DAY_S)
+    first_day = today - days + 1
+    store = open_archive(ctx.settings.archive, ctx.settings.data_dir)
+    try:
+        rows = store.feed_days(first_day * _DAY_S)
+    finally:
+        store.close()
+    found: dict[str, list[int]] = {}
+    for url, day, count in rows:
+        if first_day <= day <= today:
+            found.setdefault(url, [0] * days)[day - first_day] = count
+    return found
+
+
 @router.get("/feeds", response_class=HTMLResponse)
 def feeds_page(request: Request, session: SessionDep) -> Response:
     ctx = ctx_of(request)
@@ -525,6 +547,8 @@ def feeds_page(request: Request, session: SessionDep) -> Response:
         feeds=feeds,
         websub=_websub_states(ctx),
         websub_enabled=ctx.settings.websub.enabled,
+        per_day=items_per_day(ctx, 7, time.time()),
+        archive=ctx.settings.archive.enabled,
     )
 
 

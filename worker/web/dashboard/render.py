@@ -89,6 +89,11 @@ def bars(rows: Sequence[tuple[str, float]], width: float = 600, height: float = 
     ]
 
 
+def day_rows(counts: Sequence[float]) -> list[tuple[str, float]]:
+    """Counts as (label, value) rows for `bars`, labelled by their place."""
+    return [(str(i), v) for i, v in enumerate(counts)]
+
+
 @dataclass(frozen=True)
 class BandPoint:
     x: float
