@@ -219,3 +219,22 @@ def test_spikes_page_draws_the_baseline_band_and_marks_a_spike(
     assert '<polygon class="band"' in spikes
     assert spikes.count('class="spiked"') == 1, "the burst, and only it, is a spike"
     assert "1 spike bucket(s) shown" in spikes
+
+
+def test_a_session_ends_when_its_token_leaves_the_config(
+    redis_url: str, prefix: str, client: redis.Redis
+) -> None:
+    with RunningWeb(web_settings(redis_url, prefix)) as web, browser(web) as http:
+        sign_in(http, READ)
+        cookie = http.cookies["wirewatch_session"]
+
+    def page_with(tokens: list[dict[str, str]] | None) -> int:
+        sections = {"web": {"tokens": tokens}} if tokens else {}
+        with RunningWeb(web_settings(redis_url, prefix, **sections)) as web, browser(web) as http:
+            http.cookies.set("wirewatch_session", cookie)
+            return http.get("/ui/alerts").status_code
+
+    same_config = page_with(None)
+    rotated = page_with([{"id": "reader", "token": "another-read-token-0123", "scope": "read"}])
+    assert same_config == 200, "a restart with the same tokens keeps the session"
+    assert rotated == 303, "the rotated token's old session still worked"

@@ -105,6 +105,17 @@ class Authenticator:
             raise ApiError(401, "unauthorized", reason, {"WWW-Authenticate": "Bearer"})
         return found
 
+    def fingerprint(self, token_id: str) -> str | None:
+        """A value that changes when the token under `token_id` (or its scope) does, and is no
+        use to a reader: a dashboard session stores it and ends when it no longer matches, so
+        removing or rotating a token in the config signs its sessions out."""
+        if self.open:
+            return "open"
+        for known_id, digest, scope in self._tokens:
+            if known_id == token_id:
+                return hashlib.sha256(b"session\0" + digest + scope.encode()).hexdigest()[:32]
+        return None
+
     def _match(self, presented: str) -> tuple[str, str] | None:
         digest = _digest(presented)
         found = None

@@ -96,8 +96,16 @@ def wants_html(request: Request) -> bool:
     return "text/html" in request.headers.get("accept", "")
 
 
-def current_session(request: Request) -> Session:
+def valid_session(request: Request) -> Session | None:
+    """The request's session while its token is still configured as it was at sign-in."""
     found = sessions(request).find(request.cookies.get(COOKIE))
+    if found is None or ctx_of(request).auth.fingerprint(found.token_id) != found.fingerprint:
+        return None
+    return found
+
+
+def current_session(request: Request) -> Session:
+    found = valid_session(request)
     if found is None:
         raise SignInNeeded(wants_html(request))
     return found
@@ -180,7 +188,7 @@ def home() -> Response:
 
 @router.get("/signin", response_class=HTMLResponse)
 def signin_form(request: Request, next: str = "/ui/alerts") -> Response:
-    if sessions(request).find(request.cookies.get(COOKIE)) is not None:
+    if valid_session(request) is not None:
         return see_other(safe_next(next))
     return _signin_page(request, safe_next(next), None, 200)
 
@@ -213,7 +221,10 @@ async def signin(request: Request) -> Response:
         # The form again with its message, as a page (200): a mistyped token is ordinary
         # use, not a failed load in the browser's console; the API answers 401/429.
         return _signin_page(request, target, reason, 200)
-    cookie, _session = await run_in_threadpool(sessions(request).create, token_id, scope)
+    fingerprint = ctx.auth.fingerprint(token_id) or ""
+    cookie, _session = await run_in_threadpool(
+        sessions(request).create, token_id, scope, fingerprint
+    )
     ctx.log.info("dashboard_signed_in", token=token_id, client=client)
     response = see_other(target)
     set_cookie(response, request, COOKIE, cookie, SESSION_TTL_S)

@@ -35,6 +35,7 @@ class Session:
     token_id: str
     scope: str
     csrf: str
+    fingerprint: str = ""  # Authenticator.fingerprint of the token at sign-in
 
     def allows(self, needed: str) -> bool:
         return SCOPE_RANK[self.scope] >= SCOPE_RANK[needed]
@@ -66,12 +67,17 @@ class SessionStore:
         self.keys = keys
         self.ttl_s = ttl_s
 
-    def create(self, token_id: str, scope: str) -> tuple[str, Session]:
+    def create(self, token_id: str, scope: str, fingerprint: str) -> tuple[str, Session]:
         """A new session: (the cookie's value, the session)."""
         cookie = secrets.token_urlsafe(_RANDOM_BYTES)
-        session = Session(token_id, scope, secrets.token_urlsafe(_RANDOM_BYTES))
+        session = Session(token_id, scope, secrets.token_urlsafe(_RANDOM_BYTES), fingerprint)
         key = self.keys.web_session(_digest(cookie))
-        record: Any = {"token_id": token_id, "scope": scope, "csrf": session.csrf}
+        record: Any = {
+            "token_id": token_id,
+            "scope": scope,
+            "csrf": session.csrf,
+            "fingerprint": fingerprint,
+        }
         pipe = self.client.pipeline(transaction=True)
         pipe.hset(key, mapping=record)
         pipe.expire(key, self.ttl_s)
@@ -84,7 +90,9 @@ class SessionStore:
         record: Any = self.client.hgetall(self.keys.web_session(_digest(cookie)))
         if not record or record.get("scope") not in SCOPE_RANK:
             return None
-        return Session(record["token_id"], record["scope"], record["csrf"])
+        return Session(
+            record["token_id"], record["scope"], record["csrf"], record.get("fingerprint", "")
+        )
 
     def end(self, cookie: str | None) -> None:
         if cookie and len(cookie) <= 100:
