@@ -177,8 +177,13 @@ class Browser:
         self.browser.close()
 
 
-def test_dashboard_in_chromium_end_to_end(setup: Setup) -> None:
-    sync_playwright = require_browser()
+@pytest.fixture
+def sync_playwright() -> Any:
+    """Checked before the roles start, so a skip costs nothing."""
+    return require_browser()
+
+
+def test_dashboard_in_chromium_end_to_end(sync_playwright: Any, setup: Setup) -> None:
     assert wait_until(setup.up, timeout=60), "the web role did not start"
     assert wait_until(lambda: setup.archived() == 2, timeout=90), "articles not archived"
     assert wait_until(lambda: len(setup.dead_letters()) == 1, timeout=60), "no dead letter"
