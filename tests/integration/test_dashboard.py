@@ -111,6 +111,8 @@ def test_alerts_page_rows_marks_and_the_detail_fragment(
         only = http.get("/ui/alerts", params={"watchlist": "taiwan"}).text
         newer = http.get("/ui/alerts/rows", params={"after": 0, "watchlist": "taiwan"}).text
         detail = http.get(f"/ui/alerts/{ids[0]}/detail").text
+        odd = [http.get("/ui/alerts/rows", params={"after": v}).status_code
+               for v in ("nan", "inf", "-1", "x")]  # fmt: skip
 
     assert everything.count('class="alert"') == 4
     assert only.count('class="alert"') == 3
@@ -118,6 +120,7 @@ def test_alerts_page_rows_marks_and_the_detail_fragment(
     assert "<mark>taiwan</mark>" in only
     assert newer.count('class="alert"') == 3
     assert "hook" in detail and "queued" in detail
+    assert odd == [422, 422, 422, 422]
 
 
 def _json_post(http: httpx.Client, path: str, csrf: str | None, body: dict[str, Any]) -> Any:

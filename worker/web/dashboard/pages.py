@@ -288,7 +288,7 @@ def alerts_page(
 def alert_rows(
     request: Request,
     _session: SessionDep,
-    after: float,
+    after: Annotated[float, Query(ge=0, le=1e11, allow_inf_nan=False)],
     watchlist: Annotated[str, Query(max_length=64)] = "",
     since: Annotated[str, Query(max_length=8)] = "",
 ) -> Response:
