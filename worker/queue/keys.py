@@ -289,6 +289,11 @@ class Keys:
         (written by workers, worker/pipeline/storylog.py, and by the web role's index)."""
         return f"{self._web}:story:{story_id}"
 
+    def web_session(self, session_id_digest: str) -> str:
+        """Hash: a dashboard sign-in (token id, scope, CSRF token), expiring with the session;
+        named by the SHA-256 of the cookie's value, so Redis never holds a usable cookie."""
+        return f"{self._web}:session:{session_id_digest}"
+
     def delivery_history(self, msg_id: str) -> str:
         """Hash: endpoint id -> JSON of the attempts made to deliver one alert there."""
         return f"{self._alerts}:history:{msg_id}"
