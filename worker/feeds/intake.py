@@ -19,7 +19,7 @@ from worker.feeds.newitems import (
     newest_first,
 )
 from worker.queue.connection import Client
-from worker.queue.keys import Keys, short_hash
+from worker.queue.keys import Keys, shard_of, short_hash
 from worker.records import FeedItem
 
 # KEYS: the feed's seen set, the index of earlier versions (all feeds), the items stream.
@@ -56,6 +56,7 @@ class IntakeLimits:
     retention_s: float  # an entry absent from its feed this long is forgotten
     max_new_items: int = DEFAULT_MAX_NEW_ITEMS  # queued per call, newest first (newitems.py)
     max_item_bytes: int = DEFAULT_MAX_ITEM_BYTES  # JSON of one queued item; longer text trimmed
+    partitions: int = 1  # items shards (`queue.partitions`): a feed's entries go to its own
 
 
 @dataclass(frozen=True)
@@ -117,7 +118,12 @@ class EntryIntake:
                 args += [member, ""]
         for member in also_seen:
             args += [member, ""]
-        keys = [self.keys.feed_seen(feed_url), self.keys.seen_entries, self.keys.items_stream]
+        shard = shard_of(feed_url, self.limits.partitions)
+        keys = [
+            self.keys.feed_seen_in(shard, feed_url),
+            self.keys.seen_entries_of(shard),
+            self.keys.items_stream_of(shard),
+        ]
         return Queued(int(self._enqueue(keys=keys, args=args)), chosen.deferred)
 
     def _seen(self, feed_url: str, members: Sequence[str], formers: Sequence[str]) -> list[bool]:
@@ -130,9 +136,10 @@ class EntryIntake:
             return [False] * len(members)
         feed_part = short_hash(feed_url)
         names = [*members, *wanted]
+        shard = shard_of(feed_url, self.limits.partitions)
         pipe = self.client.pipeline(transaction=False)
-        pipe.zmscore(self.keys.feed_seen(feed_url), names)
-        pipe.zmscore(self.keys.seen_entries, [f"{feed_part}:{name}" for name in names])
+        pipe.zmscore(self.keys.feed_seen_in(shard, feed_url), names)
+        pipe.zmscore(self.keys.seen_entries_of(shard), [f"{feed_part}:{name}" for name in names])
         in_feed, in_legacy = pipe.execute()
         found = [a is not None or b is not None for a, b in zip(in_feed, in_legacy, strict=True)]
         former_found = iter(found[len(members) :])

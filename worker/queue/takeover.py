@@ -8,12 +8,18 @@ lease at all (an instance of an older version, or one whose lease record was los
 dead once it has not touched the stream for a whole lease. Being one script, two live instances
 never both take the same dead one's entries.
 
+An items shard under its own hash tag (`queue.partitions`) is in another slot than the leases:
+its takeover (`leases_elsewhere`) is given the lease scores read a moment before instead. An
+instance renewing its lease in that moment after it had expired (a stuck one come back) may then
+lose its entries to the taker: they are processed again, never lost.
+
 `worker.claim_idle` (XAUTOCLAIM in streams.py) remains the bound for an instance that is alive,
 renewing its lease, but stuck on an entry.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -71,6 +77,24 @@ return {claimed, dead}
 """
 
 
+def _leases_from_argument(script: str) -> str:
+    """The takeover script reading the lease scores from ARGV[6] (JSON: name -> expiry ms)
+    instead of the lease set, with the proven pairs after it."""
+    swaps = (
+        ("local stream, leases = KEYS[1], KEYS[2]", "local stream = KEYS[1]\n"
+         "local snapshot = cjson.decode(ARGV[6])"),
+        ("for i = 6, #ARGV, 2 do", "for i = 7, #ARGV, 2 do"),
+        ("redis.call('ZSCORE', leases, name)", "snapshot[name]"),
+    )  # fmt: skip
+    for old, new in swaps:
+        assert old in script, old
+        script = script.replace(old, new)
+    return script
+
+
+_TAKE_OVER_WITH_LEASES = _leases_from_argument(_TAKE_OVER)
+
+
 def parse_entries(raw: Any) -> list[Entry]:
     """XCLAIM's entries as a script returns them: [id, [field, value, ...]]."""
     entries: list[Entry] = []
@@ -91,10 +115,12 @@ class DeadTakeover:
     registry: Registry
     on_dead: Callable[[list[str]], None] | None = None
     every_s: float = 1.0
+    leases_elsewhere: bool = False  # the stream is not in the leases' slot (an items shard)
     _next_at: float = field(default=0.0, init=False)
 
     def __post_init__(self) -> None:
-        self._script = self.client.register_script(_TAKE_OVER)
+        script = _TAKE_OVER_WITH_LEASES if self.leases_elsewhere else _TAKE_OVER
+        self._script = self.client.register_script(script)
 
     def claim(self, me: str, count: int) -> list[Entry]:
         now = time.time()
@@ -108,13 +134,21 @@ class DeadTakeover:
         score seen when proven: void if renewed since)."""
         args: list[Any] = [self.group, me, int(time.time() * 1000), count]
         args.append(int(self.registry.lease_s * 1000))
+        keys = [self.stream, self.registry.leases_key]
+        if self.leases_elsewhere:
+            keys = [self.stream]
+            args.append(json.dumps(self._lease_scores()))
         for name, score in proofs.items():
             args += [name, score]
-        reply: Any = self._script(keys=[self.stream, self.registry.leases_key], args=args)
+        reply: Any = self._script(keys=keys, args=args)
         dead = [str(name) for name in reply[1]]
         if dead and self.on_dead is not None:
             self.on_dead(dead)
         return parse_entries(reply[0])
+
+    def _lease_scores(self) -> dict[str, int]:
+        reply: Any = self.client.zrange(self.registry.leases_key, 0, -1, withscores=True)
+        return {str(name): int(score) for name, score in reply}
 
     def others_pending(self, me: str) -> int:
         """Entries pending under other consumers of the group (work not yet done elsewhere)."""

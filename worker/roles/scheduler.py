@@ -39,6 +39,7 @@ def poll_policy(settings: Settings) -> PollPolicy:
         health=health_policy(settings),
         max_new_items=s.max_new_items,
         max_item_bytes=s.max_item_bytes,
+        partitions=settings.queue.partitions,
     )
 
 
