@@ -8,6 +8,8 @@ anything taken over here was taken over by liveness alone.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import time
 from collections import Counter
 from pathlib import Path
@@ -16,9 +18,12 @@ from typing import Any
 import redis
 
 from tests.integration.test_end_to_end import run_summary
+from tests.integration.test_recovery import mount_slow_nato_site, start_run_in_own_group
 from tests.support.cli import run_cli, write_config
 from tests.support.httpserver import LocalServer
+from tests.support.roles import wait_until
 from tests.support.site import Receiver, mount_seed_site
+from worker.alerts.index import AlertIndex
 from worker.feeds.intake import EntryIntake, IntakeLimits
 from worker.ops.dlq import list_dead, replay
 from worker.ops.status import items_status
@@ -252,3 +257,70 @@ def feeds_on_every_shard(feed: str, partitions: int) -> list[str]:
         feeds.setdefault(shard_of(url, partitions), url)
         copy += 1
     return sorted(feeds.values())
+
+
+def test_a_blocking_read_gets_an_entry_that_arrives_on_any_shard(
+    client: redis.Redis, keys: Keys
+) -> None:
+    url = next(u for u in FEEDS if shard_of(u, 4) == 3)
+    consumer = worker(client, keys, "w", 4)
+    assert consumer.read(5, 200) == [], "nothing queued: the wait ends empty"
+    got: list[Entry] = []
+
+    def read_until_queued() -> bool:
+        if not got:
+            queue_feeds(client, keys, 4, [url])
+        got.extend(consumer.read(5, 1000))
+        return bool(got)
+
+    assert wait_until(read_until_queued, timeout=30)
+    assert {FeedItem.from_json(f["item"]).feed_url for _, f in got} == {url}
+    assert all(eid.startswith("3/") for eid, _ in got)
+
+
+def test_a_sigkilled_run_then_run_once_alerts_every_article_of_every_shard_once(
+    tmp_path: Path, server: LocalServer, redis_url: str, prefix: str, client: redis.Redis
+) -> None:
+    paths = paths_on_every_shard(server, 4)
+    feeds = [mount_slow_nato_site(server, 40 // len(paths), 0.3, path) for path in paths]
+    receiver = Receiver()
+    hook = server.route("/hook", receiver)
+    config = write_config(
+        tmp_path, prefix, feeds, hook,
+        watchlists=[{"id": "nato", "query": "NATO", "notify": ["hook"]}],
+        scheduler={"host_min_spacing": "0s", "host_max_concurrent": 8},
+        queue={"partitions": 4},
+    )  # fmt: skip
+    keys = Keys(prefix)
+
+    service = start_run_in_own_group(config, redis_url)
+    try:
+        assert wait_until(lambda: len(receiver.received) >= 8, timeout=120)
+    finally:
+        os.killpg(service.pid, signal.SIGKILL)
+        service.wait(timeout=30)
+    assert len(receiver.received) < 40, "the kill came mid-stream"
+    held = pending_by_shard(client, keys, 4)
+    print(f"pending at the kill, by shard: {held}")
+
+    result = run_cli("run", "--once", "--config", str(config), redis_url=redis_url, timeout=300)
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    alerts = [a["id"] for a in AlertIndex(client, keys, 86400, 10**6).recent(0)]
+    assert len(alerts) == 40 == len(set(alerts)), f"every article alerted once (held: {held})"
+    delivered = {json.loads(r.body)["data"]["alert_id"] for r in receiver.received}
+    assert delivered == set(alerts)
+    assert pending_by_shard(client, keys, 4) == [{}, {}, {}, {}]
+    for shard in range(4):
+        stream = keys.items_stream_of(shard)
+        assert client.xinfo_consumers(stream, ITEMS_GROUP) == [], "the dead instance left"
+
+
+def paths_on_every_shard(server: LocalServer, partitions: int) -> list[str]:
+    """Feed paths whose `<path>/nato.xml` feeds cover every shard."""
+    paths: dict[int, str] = {}
+    n = 0
+    while len(paths) < partitions:
+        paths.setdefault(shard_of(server.url(f"/p{n}/nato.xml"), partitions), f"/p{n}")
+        n += 1
+    return sorted(paths.values())
