@@ -219,6 +219,24 @@ def test_changing_the_partition_count_loses_no_entry(client: redis.Redis, keys: 
     assert ItemShards(client, keys, 1).readable() == 4
 
 
+def test_a_feed_moved_to_another_shard_queues_nothing_it_had_seen(
+    client: redis.Redis, keys: Keys
+) -> None:
+    queue_feeds(client, keys, 1, FEEDS[:12])  # seen sets under the names of before
+    for change, count in enumerate((4, 16, 4), start=1):
+        entries = intake(client, keys, count)
+        for url in FEEDS[:12]:
+            items = [FeedItem(url, url, f"{url}#{n}") for n in range(PER_FEED + change)]
+
+            added = entries.enqueue(url, items).added
+
+            assert added == 1, f"only the new entry, with {count} partitions"
+            shard = shard_of(url, count)
+            assert client.zcard(keys.feed_seen_in(shard, url)) == PER_FEED + change
+            others = {0, shard_of(url, 4), shard_of(url, 16)} - {shard}
+            assert not any(client.exists(keys.feed_seen_in(k, url)) for k in others), "moved"
+
+
 def test_one_partition_uses_the_names_of_before(client: redis.Redis, keys: Keys) -> None:
     queue_feeds(client, keys, 1, FEEDS[:3])
 

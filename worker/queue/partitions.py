@@ -11,8 +11,9 @@ of the wait each).
 
 Changing N loses nothing: every count above 1 ever used is recorded in Redis and readers read
 the shards of the largest (shard 0 keeps the unpartitioned names, so the stream of N = 1 is
-always read). With N = 1 and no count ever recorded, the worker uses one plain StreamConsumer on
-the names of before.
+always read). A feed whose shard changed finds its seen entries in its former shard's seen set
+(the intake looks there too and moves them), so nothing is queued twice either. With N = 1 and
+no count ever recorded, the worker uses one plain StreamConsumer on the names of before.
 """
 
 from __future__ import annotations
@@ -42,14 +43,23 @@ class ItemShards:
     configured: int
 
     def record(self) -> None:
-        """Note the configured count once a count above 1 is or was ever in use."""
-        if self.configured > 1 or self.client.exists(self.keys.items_partitions):
-            self.client.sadd(self.keys.items_partitions, self.configured)
+        """Note the configured count once a count above 1 is or was ever in use (the first time,
+        1 too if the unpartitioned stream was in use before: its feeds' seen sets are found)."""
+        key = self.keys.items_partitions
+        if self.client.exists(key):
+            self.client.sadd(key, self.configured)
+        elif self.configured > 1:
+            before = [1] if self.client.exists(self.keys.items_stream) else []
+            self.client.sadd(key, *before, self.configured)
+
+    def used(self) -> set[int]:
+        """Every count in use now or before (only the configured one if none was recorded)."""
+        recorded: Any = self.client.smembers(self.keys.items_partitions)
+        return {self.configured, *(int(n) for n in recorded)}
 
     def readable(self) -> int:
         """The shards to read: those of the largest count ever used (or configured now)."""
-        used: Any = self.client.smembers(self.keys.items_partitions)
-        return max([self.configured, *(int(n) for n in used)])
+        return max(self.used())
 
     def streams(self) -> list[str]:
         return [self.keys.items_stream_of(k) for k in range(self.readable())]
