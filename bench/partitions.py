@@ -7,9 +7,12 @@ runs it), each under a key prefix of its own. Measured on every master in the fi
 commands it served and the time it spent in scripts (INFO commandstats, before and after); in
 the second, through MONITOR, which hash tag each of our commands named (commands run inside
 scripts counted too): the busiest slot is the hot spot. The baseline is the run with 1
-partition. MONITOR slows the servers, so the second run's times are not used.
+partition. MONITOR slows the servers, so the second run's times are not used. First, the cost of
+an idle worker polling its shards (commands per second over 10 s, its own embedded server and
+the cluster).
 
 Usage: .venv/bin/python bench/partitions.py [--feeds 32] [--per-feed 8] [--counts 1,16]
+       [--idle-only] [--cluster URL]
 Prints the tables and ends with one line holding a JSON object of the figures.
 """
 
@@ -21,12 +24,14 @@ import re
 import sys
 import tempfile
 import threading
+import time
 import uuid
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import redis
+from redis.cluster import RedisCluster
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -36,7 +41,13 @@ from tests.support.cli import run_cli, write_config  # noqa: E402
 from tests.support.cluster import LocalCluster, stop_started_in  # noqa: E402
 from tests.support.httpserver import LocalServer  # noqa: E402
 from tests.support.site import Receiver  # noqa: E402
-from worker.queue.connection import cluster_nodes  # noqa: E402
+from worker.queue.connection import cluster_nodes, open_client  # noqa: E402
+from worker.queue.embedded import EmbeddedRedis  # noqa: E402
+from worker.queue.keys import ITEMS_GROUP, Keys  # noqa: E402
+from worker.queue.liveness import Instance, Registry  # noqa: E402
+from worker.queue.partitions import ShardedConsumer  # noqa: E402
+from worker.queue.streams import StreamConsumer  # noqa: E402
+from worker.queue.takeover import DeadTakeover  # noqa: E402
 
 
 def masters_of(url: str) -> list[tuple[str, int]]:
@@ -131,6 +142,61 @@ def one_run(url: str, partitions: int, feeds: int, per_feed: int, watch: bool) -
     }
 
 
+def all_calls(client: Any) -> int:
+    """Commands served so far by the one server, or by every master of a cluster."""
+    if not isinstance(client, RedisCluster):
+        return sum(int(v["calls"]) for v in client.info("commandstats").values())
+    total = 0
+    for node in client.get_primaries():
+        with redis.Redis(host=node.host, port=node.port, decode_responses=True) as conn:
+            total += sum(int(v["calls"]) for v in conn.info("commandstats").values())
+    return total
+
+
+def idle_rate(url: str, partitions: int, seconds: float = 10.0) -> float:
+    """Commands per second one idle worker's consumer makes (reads with the worker's 1 s
+    wait, nothing queued), over `partitions` shards."""
+    client = open_client(url)
+    keys = Keys("bidle" + uuid.uuid4().hex[:6])
+    registry = Registry(client, keys, "worker", 8.0)
+    registry.beat(Instance.this_process("worker", "idle"))
+
+    def shard_consumer(shard: int) -> StreamConsumer:
+        stream = keys.items_stream_of(shard)
+        takeover = DeadTakeover(client, stream, ITEMS_GROUP, registry, leases_elsewhere=shard > 0)
+        dead = keys.items_dead_of(shard)
+        return StreamConsumer(client, stream, ITEMS_GROUP, "idle", dead, takeover=takeover)
+
+    consumer: StreamConsumer | ShardedConsumer = shard_consumer(0)
+    if partitions > 1:
+        consumer = ShardedConsumer(client, shard_consumer, lambda: partitions)
+    try:
+        consumer.ensure_group()
+        consumer.read(16, 1000)  # the first pass (own pending) is not idle polling
+        before, started = all_calls(client), time.monotonic()
+        while time.monotonic() - started < seconds:
+            consumer.read(16, 1000)
+        return (all_calls(client) - before) / (time.monotonic() - started)
+    finally:
+        stale = list(client.scan_iter(match=f"{{{keys.prefix}:*"))
+        for key in stale:
+            client.delete(key)
+        client.close()
+
+
+def idle_rates(cluster_url: str, counts: list[int]) -> dict[str, float]:
+    rates = {}
+    with tempfile.TemporaryDirectory() as folder, EmbeddedRedis(Path(folder)) as server:
+        for n in counts:
+            rates[f"server_p{n}"] = round(idle_rate(server.url, n), 1)
+    for n in counts:
+        rates[f"cluster_p{n}"] = round(idle_rate(cluster_url, n), 1)
+    print(f"\n{'idle worker, commands/s':<26} " + " ".join(f"{n:>8}" for n in counts))
+    for where in ("server", "cluster"):
+        print(f"{where:<26} " + " ".join(f"{rates[f'{where}_p{n}']:>8}" for n in counts))
+    return rates
+
+
 def grouped(by_tag: dict[str, int]) -> dict[str, int]:
     """Per tag, the items shards 1.. folded into one line (`items:*`), their busiest apart."""
     out: Counter[str] = Counter()
@@ -162,13 +228,15 @@ def main() -> None:
     parser.add_argument("--per-feed", type=int, default=8)
     parser.add_argument("--counts", default="1,16")
     parser.add_argument("--cluster", help="a redis+cluster:// URL (default: a local one)")
+    parser.add_argument("--idle-only", action="store_true", help="only an idle worker's cost")
     args = parser.parse_args()
     counts = [int(c) for c in args.counts.split(",")]
     folder = Path(tempfile.mkdtemp(prefix="wirewatch-bench-cluster-"))
     cluster = None if args.cluster else LocalCluster(folder).start()
     url = args.cluster or (cluster.url if cluster else "")
     try:
-        runs = [
+        idle = idle_rates(url, counts)
+        runs = [] if args.idle_only else [
             (one_run(url, n, args.feeds, args.per_feed, False),
              one_run(url, n, args.feeds, args.per_feed, True))
             for n in counts
@@ -177,7 +245,7 @@ def main() -> None:
         if cluster is not None:
             cluster.stop()
             stop_started_in(folder)
-    figures = {}
+    figures: dict[str, Any] = {"idle_worker_commands_per_s": idle}
     for plain, watched in runs:
         show(plain, watched)
         total, articles = sum(plain["per_node"]), plain["articles"]
