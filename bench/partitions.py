@@ -47,7 +47,7 @@ from worker.queue.keys import ITEMS_GROUP, Keys  # noqa: E402
 from worker.queue.liveness import Instance, Registry  # noqa: E402
 from worker.queue.partitions import ShardedConsumer  # noqa: E402
 from worker.queue.streams import StreamConsumer  # noqa: E402
-from worker.queue.takeover import DeadTakeover  # noqa: E402
+from worker.queue.takeover import DeadTakeover, LeaseReads  # noqa: E402
 
 
 def masters_of(url: str) -> list[tuple[str, int]]:
@@ -160,10 +160,13 @@ def idle_rate(url: str, partitions: int, seconds: float = 10.0) -> float:
     keys = Keys("bidle" + uuid.uuid4().hex[:6])
     registry = Registry(client, keys, "worker", 8.0)
     registry.beat(Instance.this_process("worker", "idle"))
+    shared = LeaseReads(registry)  # as Runtime.item_consumer: one lease read for all shards
 
     def shard_consumer(shard: int) -> StreamConsumer:
         stream = keys.items_stream_of(shard)
-        takeover = DeadTakeover(client, stream, ITEMS_GROUP, registry, leases_elsewhere=shard > 0)
+        takeover = DeadTakeover(
+            client, stream, ITEMS_GROUP, registry, leases_elsewhere=shard > 0, shared=shared
+        )
         dead = keys.items_dead_of(shard)
         return StreamConsumer(client, stream, ITEMS_GROUP, "idle", dead, takeover=takeover)
 

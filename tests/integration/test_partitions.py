@@ -32,7 +32,7 @@ from worker.queue.keys import ITEMS_GROUP, Keys, shard_of
 from worker.queue.liveness import Instance, Registry
 from worker.queue.partitions import ItemShards, ShardedConsumer
 from worker.queue.streams import Entry, StreamConsumer
-from worker.queue.takeover import DeadTakeover
+from worker.queue.takeover import DeadTakeover, LeaseReads
 from worker.records import FeedItem
 
 LEASE_S = 10.0
@@ -67,11 +67,12 @@ def worker(client: Client, keys: Keys, name: str, partitions: int) -> ShardedCon
     """A worker's consumer of every shard, as Runtime.item_consumer builds it."""
     reg = Registry(client, keys, "worker", LEASE_S)
     reg.beat(Instance.this_process("worker", name))
+    shared = LeaseReads(reg, every_s=0)
 
     def shard_consumer(shard: int) -> StreamConsumer:
         stream = keys.items_stream_of(shard)
         takeover = DeadTakeover(client, stream, ITEMS_GROUP, reg, every_s=0,
-                                leases_elsewhere=shard > 0)  # fmt: skip
+                                leases_elsewhere=shard > 0, shared=shared)  # fmt: skip
         return StreamConsumer(client, stream, ITEMS_GROUP, name, keys.items_dead_of(shard),
                               claim_idle_ms=AN_HOUR_MS, takeover=takeover)  # fmt: skip
 

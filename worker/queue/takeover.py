@@ -9,9 +9,10 @@ dead once it has not touched the stream for a whole lease. Being one script, two
 never both take the same dead one's entries.
 
 An items shard under its own hash tag (`queue.partitions`) is in another slot than the leases:
-its takeover (`leases_elsewhere`) is given the lease scores read a moment before instead. An
-instance renewing its lease in that moment after it had expired (a stuck one come back) may then
-lose its entries to the taker: they are processed again, never lost.
+its takeover (`leases_elsewhere`) is given the lease scores read up to a second before instead
+(one read shared by every shard, `LeaseReads`). An instance renewing its lease in that second
+after it had expired (a stuck one come back) may then lose its entries to the taker: they are
+processed again, never lost.
 
 `worker.claim_idle` (XAUTOCLAIM in streams.py) remains the bound for an instance that is alive,
 renewing its lease, but stuck on an entry.
@@ -106,6 +107,41 @@ def parse_entries(raw: Any) -> list[Entry]:
 
 
 @dataclass
+class LeaseReads:
+    """The lease reads a takeover check needs (instances proven gone from this machine, and the
+    lease scores for a stream outside the leases' slot), read at most once per `every_s` and
+    shared by the checks of every items shard: N shards cost one read, not N."""
+
+    registry: Registry
+    every_s: float = 1.0
+    _read_at: float = field(default=float("-inf"), init=False)
+    _proofs: dict[str, int] = field(default_factory=dict, init=False)
+    _scores: dict[str, int] = field(default_factory=dict, init=False)
+    _me: str = field(default="", init=False)
+
+    def proofs(self, me: str) -> dict[str, int]:
+        self._refresh(me)
+        return self._proofs
+
+    def scores(self) -> dict[str, int]:
+        self._refresh(self._me)
+        return self._scores
+
+    def _refresh(self, me: str) -> None:
+        now = time.monotonic()
+        if now - self._read_at < self.every_s and me == self._me:
+            return
+        self._read_at, self._me = now, me
+        self._proofs = proven_dead(self.registry, me)
+        self._scores = lease_scores(self.registry)
+
+
+def lease_scores(registry: Registry) -> dict[str, int]:
+    reply: Any = registry.client.zrange(registry.leases_key, 0, -1, withscores=True)
+    return {str(name): int(score) for name, score in reply}
+
+
+@dataclass
 class DeadTakeover:
     """Claims dead consumers' entries of one stream group; looks at most once per `every_s`."""
 
@@ -116,6 +152,7 @@ class DeadTakeover:
     on_dead: Callable[[list[str]], None] | None = None
     every_s: float = 1.0
     leases_elsewhere: bool = False  # the stream is not in the leases' slot (an items shard)
+    shared: LeaseReads | None = None  # lease reads shared with other shards' takeovers
     _next_at: float = field(default=0.0, init=False)
 
     def __post_init__(self) -> None:
@@ -127,7 +164,8 @@ class DeadTakeover:
         if now < self._next_at:
             return []
         self._next_at = now + self.every_s
-        return self.claim_with_proofs(me, count, proven_dead(self.registry, me))
+        proofs = self.shared.proofs(me) if self.shared else proven_dead(self.registry, me)
+        return self.claim_with_proofs(me, count, proofs)
 
     def claim_with_proofs(self, me: str, count: int, proofs: dict[str, int]) -> list[Entry]:
         """The takeover, given the instances proven gone from this machine (name -> the lease
@@ -137,7 +175,8 @@ class DeadTakeover:
         keys = [self.stream, self.registry.leases_key]
         if self.leases_elsewhere:
             keys = [self.stream]
-            args.append(json.dumps(self._lease_scores()))
+            scores = self.shared.scores() if self.shared else lease_scores(self.registry)
+            args.append(json.dumps(scores))
         for name, score in proofs.items():
             args += [name, score]
         reply: Any = self._script(keys=keys, args=args)
@@ -145,10 +184,6 @@ class DeadTakeover:
         if dead and self.on_dead is not None:
             self.on_dead(dead)
         return parse_entries(reply[0])
-
-    def _lease_scores(self) -> dict[str, int]:
-        reply: Any = self.client.zrange(self.registry.leases_key, 0, -1, withscores=True)
-        return {str(name): int(score) for name, score in reply}
 
     def others_pending(self, me: str) -> int:
         """Entries pending under other consumers of the group (work not yet done elsewhere)."""

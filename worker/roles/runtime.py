@@ -26,7 +26,7 @@ from worker.queue.keys import ITEMS_GROUP, Keys
 from worker.queue.liveness import Heartbeat, Instance, Registry
 from worker.queue.partitions import ItemShards, ShardedConsumer
 from worker.queue.streams import StreamConsumer
-from worker.queue.takeover import DeadTakeover
+from worker.queue.takeover import DeadTakeover, LeaseReads
 
 LEASE_MARGIN_S = 60.0  # a poll or fetch holds its host slot for the fetch deadline plus this
 
@@ -124,9 +124,11 @@ class Runtime:
         if shards.readable() == 1:
             return self.consumer("worker", keys.items_stream, ITEMS_GROUP, keys.items_dead)
 
+        lease_reads = LeaseReads(self.registry("worker"))  # one read a second for all shards
+
         def shard_consumer(shard: int) -> StreamConsumer:
             stream, dead = keys.items_stream_of(shard), keys.items_dead_of(shard)
-            return self._stream_consumer("worker", stream, ITEMS_GROUP, dead, None, shard > 0)
+            return self._stream_consumer("worker", stream, ITEMS_GROUP, dead, None, lease_reads)
 
         consumer = ShardedConsumer(self.client, shard_consumer, shards.readable)
         consumer.ensure_group()
@@ -141,13 +143,17 @@ class Runtime:
         group: str,
         dead: str,
         on_dead: Callable[[list[str]], None] | None,
-        leases_elsewhere: bool = False,
+        lease_reads: LeaseReads | None = None,
     ) -> StreamConsumer:
+        """A consumer of `stream` with its takeover; an items shard (`lease_reads` given) outside
+        the leases' slot is given their scores (worker/queue/takeover.py)."""
         w = self.settings.worker
         registry = self.registry(role)
+        elsewhere = lease_reads is not None and stream != self.keys.items_stream
         takeover = DeadTakeover(
-            self.client, stream, group, registry, on_dead, leases_elsewhere=leases_elsewhere
-        )
+            self.client, stream, group, registry, on_dead,
+            leases_elsewhere=elsewhere, shared=lease_reads,
+        )  # fmt: skip
         return StreamConsumer(
             self.client,
             stream,
