@@ -86,6 +86,14 @@ class Monitor(threading.Thread):
 
     def run(self) -> None:
         node = redis.Redis(host=self.host, port=self.port, decode_responses=True)
+        while True:
+            try:
+                self._listen(node)
+                return
+            except redis.TimeoutError:  # a master with nothing to run for a while: watch again
+                continue
+
+    def _listen(self, node: redis.Redis) -> None:
         with node.monitor() as feed:
             self.ready.set()
             for event in feed.listen():
