@@ -186,6 +186,24 @@ def test_a_live_workers_entries_are_not_taken_from_it(client: redis.Redis, keys:
 
     assert not set(done) & set(entry_ids(held))
     assert sum(p.get("holder", 0) for p in pending_by_shard(client, keys, 4)) == len(held)
+    report = items_status(client, keys)  # `status`, metrics and /readyz: every shard summed
+    assert report["pending"] == len(held) and report["undelivered"] == 0
+    by_name = {c["name"]: c["pending"] for c in report["consumers"]}
+    assert by_name == {"holder": len(held), "other": 0}
+
+
+def test_status_reports_the_oldest_undelivered_entry_of_any_shard(
+    client: redis.Redis, keys: Keys
+) -> None:
+    url = next(u for u in FEEDS if shard_of(u, 4) == 2)
+    worker(client, keys, "w", 4)  # the groups exist, nothing read
+    queue_feeds(client, keys, 4, [url])
+
+    report = items_status(client, keys)
+
+    first: Any = client.xrange(keys.items_stream_of(2), count=1)
+    assert report["undelivered"] == PER_FEED == report["length"]
+    assert report["oldest_undelivered_at"] == int(first[0][0].split("-")[0]) / 1000
 
 
 def test_a_failing_entry_is_dead_lettered_in_its_shard_and_replayed_there(
