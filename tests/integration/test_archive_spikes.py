@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import math
+import os
 import random
+import threading
 import time
 from pathlib import Path
 
 import redis
 import structlog
+import yaml
 from standardwebhooks.webhooks import Webhook
 
 from tests.support.archive import article
 from tests.support.cli import run_cli, write_config
 from tests.support.httpserver import LocalServer
+from tests.support.roles import wait_until
 from tests.support.site import WEBHOOK_SECRET, Receiver
 from worker.archive.spikes import (
     Expectation,
@@ -23,8 +27,10 @@ from worker.archive.spikes import (
     upper_tail,
 )
 from worker.archive.sqlite import SqliteArchive
+from worker.config import load_config
 from worker.config.archive import SpikeConfig
 from worker.config.models import WatchlistConfig
+from worker.config.watch import ConfigFileWatcher, config_signature
 from worker.queue.keys import Keys
 
 HOUR = 3600.0
@@ -223,3 +229,44 @@ def test_a_spike_is_delivered_signed_like_any_alert(
     assert data["stories"] >= 30 and data["expected"] < 10
     assert data["bucket"]["seconds"] == 3600 and data["event_id"].startswith("sp_")
     assert receiver.received[0].headers["webhook-id"] == data["event_id"]
+
+
+def test_spike_settings_follow_config_edits_without_a_restart(
+    tmp_path: Path, client: redis.Redis, keys: Keys, prefix: str
+) -> None:
+    """As the archiver runs it: its SpikeWatch follows the watchlists of the edited config."""
+    path = write_config(tmp_path, prefix, [])
+    now = time.time()
+    store = SqliteArchive(tmp_path / "a.sqlite3")
+    fill_history(store, now, "nato")
+    settings = load_config(path, os.environ)
+    watch = SpikeWatch.build(
+        client, keys, store, [w for w in settings.watchlists if w.spike], structlog.get_logger()
+    )
+    watcher = ConfigFileWatcher(
+        path, lambda: load_config(path, os.environ).watchlists, watch.follow,
+        structlog.get_logger(), config_signature(path), interval_s=0.05,
+    )  # fmt: skip
+    stop = threading.Event()
+    thread = threading.Thread(target=watcher.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        assert watch.check(now) == 0, "nato has not opted in"
+        config = yaml.safe_load(path.read_text())
+        config["watchlists"][0]["spike"] = {"min_stories": 50}
+        path.write_text(yaml.safe_dump(config))
+        assert wait_until(lambda: [w.id for w in watch.watchlists] == ["nato"], timeout=30)
+        assert watch.check(now) == 0, "30 stories are below min_stories 50"
+        config["watchlists"][0]["spike"] = {"min_stories": 5}
+        path.write_text(yaml.safe_dump(config))
+        assert wait_until(
+            lambda: watch.watchlists[0].spike == SpikeConfig(min_stories=5), timeout=30
+        )
+        assert watch.check(now) == 1, "the edited min_stories is in force"
+        del config["watchlists"][0]["spike"]
+        path.write_text(yaml.safe_dump(config))
+        assert wait_until(lambda: not watch.watchlists, timeout=30)
+    finally:
+        stop.set()
+        thread.join(5)
+        store.close()

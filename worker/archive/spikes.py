@@ -212,7 +212,7 @@ class SpikeWatch:
     client: Client
     keys: Keys
     store: ArchiveStore
-    watchlists: Sequence[WatchlistConfig]  # those with `spike` set
+    watchlists: Sequence[WatchlistConfig]  # those with `spike` set (replaced by `follow`)
     log: Any
     clock: Callable[[], float] = time.time
     _next_check: float = field(default=0.0, init=False)
@@ -230,6 +230,16 @@ class SpikeWatch:
         watch = cls(client, keys, store, watchlists, log)
         watch._emit = client.register_script(EMIT_ONCE)
         return watch
+
+    def follow(self, watchlists: Sequence[WatchlistConfig]) -> None:
+        """Put an edited config's spike settings into effect (`Runtime.follow_config`): the
+        watchlists that opt in now, with their settings; the next check comes at once."""
+        watched = [w for w in watchlists if w.spike is not None]
+        if [(w.id, w.spike) for w in watched] == [(w.id, w.spike) for w in self.watchlists]:
+            return
+        self.watchlists = watched  # one assignment: a check in progress keeps the old list
+        self._next_check = 0.0
+        self.log.info("spike_watchlists_reloaded", watchlists=[w.id for w in watched])
 
     def check_when_due(self) -> int:
         now = self.clock()
