@@ -123,6 +123,51 @@ def test_search_and_backtest_agree_with_the_matcher(
     assert [hit.article_id for hit in tried.samples] == expected[:3]
 
 
+def near_queries(words: list[str]) -> st.SearchStrategy[str]:
+    """NEARs of common words, the case the positional prefilter narrows: terms, prefixes,
+    phrases and ORs of them on each side, every distance from 0, both operators."""
+    word = st.sampled_from(words[:60])
+    leaf = st.one_of(
+        word,
+        word.map(lambda w: w[: max(2, len(w) - 2)] + "*"),
+        st.tuples(word, word).map(lambda p: f'"{p[0]} {p[1]}"'),
+        word.map(lambda w: f"title:{w}"),
+    )
+    side = st.one_of(leaf, st.tuples(leaf, leaf).map(lambda p: f"{p[0]} OR {p[1]}"))
+    return st.tuples(side, side, st.integers(0, 12), st.booleans()).map(
+        lambda p: f"({p[0]}) {'ONEAR' if p[3] else 'NEAR'}/{p[2]} ({p[1]})"
+    )
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=st.data())
+def test_a_near_over_common_words_agrees_with_the_matcher_and_is_narrowed(
+    data: st.DataObject,
+    filled: ArchiveStore,
+    documents: list[tuple[str, Document]],
+    vocabulary: list[str],
+) -> None:
+    query = data.draw(near_queries(vocabulary))
+    try:
+        expected = matcher_ids(documents, query)
+    except QueryError:
+        assume(False)
+    found = search(filled, query, since=0, limit=1000)
+    assert [hit.article_id for hit in found.hits] == expected, query
+
+
+def test_the_positions_narrow_a_near_of_common_words(filled: ArchiveStore) -> None:
+    """Both words are in most articles; close together in few: the index now says which."""
+    words_only = search(filled, "people AND time", since=0, limit=1000)
+    near = search(filled, "people NEAR/2 time", since=0, limit=1000)
+    assert near.hits
+    assert near.examined < words_only.examined / 2
+
+
 def test_the_index_narrows_a_selective_query(
     filled: ArchiveStore, records: list[ArchivedArticle]
 ) -> None:

@@ -3,22 +3,34 @@
 from __future__ import annotations
 
 import math
+import os
 import random
+import threading
 import time
 from pathlib import Path
 
 import redis
 import structlog
+import yaml
 from standardwebhooks.webhooks import Webhook
 
 from tests.support.archive import article
 from tests.support.cli import run_cli, write_config
 from tests.support.httpserver import LocalServer
+from tests.support.roles import wait_until
 from tests.support.site import WEBHOOK_SECRET, Receiver
-from worker.archive.spikes import SpikeWatch, judge, poisson_upper_tail
+from worker.archive.spikes import (
+    Expectation,
+    SpikeWatch,
+    judge,
+    poisson_upper_tail,
+    upper_tail,
+)
 from worker.archive.sqlite import SqliteArchive
+from worker.config import load_config
 from worker.config.archive import SpikeConfig
 from worker.config.models import WatchlistConfig
+from worker.config.watch import ConfigFileWatcher, config_signature
 from worker.queue.keys import Keys
 
 HOUR = 3600.0
@@ -58,6 +70,55 @@ def test_poisson_upper_tail_matches_the_direct_sum() -> None:
                 poisson_upper_tail(count, rate), direct, rel_tol=1e-9, abs_tol=1e-15
             )
     assert 0 < poisson_upper_tail(60, 5.0) < 1e-30  # the far tail is not lost to rounding
+
+
+def test_the_predictive_tail_widens_with_the_uncertainty_of_the_baseline() -> None:
+    assert upper_tail(6, Expectation(2.0, 0.0)) == poisson_upper_tail(6, 2.0)
+    rate, variance = 2.0, 0.5
+    shape = rate * rate / variance
+    p = shape / (shape + rate)
+
+    def pmf(k: int) -> float:
+        return (
+            math.exp(math.lgamma(k + shape) - math.lgamma(shape) - math.lgamma(k + 1))
+            * p**shape
+            * (1 - p) ** k
+        )
+
+    for count in (0, 1, 3, 9):
+        direct = 1.0 - sum(pmf(k) for k in range(count))
+        assert math.isclose(upper_tail(count, Expectation(rate, variance)), direct, rel_tol=1e-9)
+    assert upper_tail(9, Expectation(rate, variance)) > poisson_upper_tail(9, rate)
+    assert 0 < upper_tail(400, Expectation(rate, variance)) < 1e-100  # ends, never loops
+
+
+def test_the_false_alarm_budget_sets_each_buckets_alarm_probability() -> None:
+    assert SpikeConfig().alarm_probability == 0.05 / 168
+    three_hours = SpikeConfig(bucket="3h", false_alarms_per_week=0.1)
+    assert math.isclose(three_hours.alarm_probability, 0.1 * 3 / 168)
+    assert SpikeConfig(sensitivity=1e-3).alarm_probability == 1e-3
+
+
+def test_a_quiet_watchlist_sees_a_5x_hour_and_no_false_alarm_in_a_week() -> None:
+    """2 stories an hour for four weeks; the last week judged hour by hour raises nothing, and
+    an hour of 10 stories (5x) is a spike within that hour."""
+    config = SpikeConfig()
+    hours = 28 * 24
+    events = steady(lambda _: 2.0, hours, seed=7)
+    alarms = [
+        h
+        for h in range(hours - 168, hours)
+        if (
+            v := judge(
+                [e for e in events if e[0] < T0 + (h + 1) * HOUR], T0 + h * HOUR + HOUR - 1, config
+            )
+        )
+        and v.spike
+    ]
+    assert alarms == []
+    verdict = judge(events + burst(hours, 10), T0 + hours * HOUR + HOUR - 1, config)
+    assert verdict is not None and verdict.spike, verdict
+    assert 1.5 < verdict.expected < 2.5
 
 
 def test_a_3x_burst_on_a_steady_stream_is_found_within_its_bucket() -> None:
@@ -168,3 +229,44 @@ def test_a_spike_is_delivered_signed_like_any_alert(
     assert data["stories"] >= 30 and data["expected"] < 10
     assert data["bucket"]["seconds"] == 3600 and data["event_id"].startswith("sp_")
     assert receiver.received[0].headers["webhook-id"] == data["event_id"]
+
+
+def test_spike_settings_follow_config_edits_without_a_restart(
+    tmp_path: Path, client: redis.Redis, keys: Keys, prefix: str
+) -> None:
+    """As the archiver runs it: its SpikeWatch follows the watchlists of the edited config."""
+    path = write_config(tmp_path, prefix, [])
+    now = time.time()
+    store = SqliteArchive(tmp_path / "a.sqlite3")
+    fill_history(store, now, "nato")
+    settings = load_config(path, os.environ)
+    watch = SpikeWatch.build(
+        client, keys, store, [w for w in settings.watchlists if w.spike], structlog.get_logger()
+    )
+    watcher = ConfigFileWatcher(
+        path, lambda: load_config(path, os.environ).watchlists, watch.follow,
+        structlog.get_logger(), config_signature(path), interval_s=0.05,
+    )  # fmt: skip
+    stop = threading.Event()
+    thread = threading.Thread(target=watcher.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        assert watch.check(now) == 0, "nato has not opted in"
+        config = yaml.safe_load(path.read_text())
+        config["watchlists"][0]["spike"] = {"min_stories": 50}
+        path.write_text(yaml.safe_dump(config))
+        assert wait_until(lambda: [w.id for w in watch.watchlists] == ["nato"], timeout=30)
+        assert watch.check(now) == 0, "30 stories are below min_stories 50"
+        config["watchlists"][0]["spike"] = {"min_stories": 5}
+        path.write_text(yaml.safe_dump(config))
+        assert wait_until(
+            lambda: watch.watchlists[0].spike == SpikeConfig(min_stories=5), timeout=30
+        )
+        assert watch.check(now) == 1, "the edited min_stories is in force"
+        del config["watchlists"][0]["spike"]
+        path.write_text(yaml.safe_dump(config))
+        assert wait_until(lambda: not watch.watchlists, timeout=30)
+    finally:
+        stop.set()
+        thread.join(5)
+        store.close()

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.support.archive import BACKENDS, article, open_backend
-from worker.archive.prefilter import AllOf, AnyOf, Prefix, Word, prefilter, satisfied
-from worker.archive.record import ArchivedArticle, indexed_words
+from worker.archive import sqlite as sqlite_backend
+from worker.archive.postgres import PostgresArchive
+from worker.archive.prefilter import AllOf, AnyOf, Close, Prefix, Word, prefilter, satisfied
+from worker.archive.record import ArchivedArticle, indexed_sequence
 from worker.archive.sqlite import SqliteArchive
-from worker.archive.store import ArchiveStore
+from worker.archive.store import COLUMNS, ArchiveStore
 from worker.rules import parse_query
 
 T0 = 1_800_000_000.0
@@ -83,6 +86,8 @@ def test_backend_agrees_with_the_reference_prefilter(archive: ArchiveStore) -> N
         "Olympiad results and NATO-led mission",
         "Taiwan strait tensions",
         "Straßenbahn in Zürich",
+        "the mission of the alliance, NATO said, was over",
+        "Zürich's Straßenbahn und Zürichsee",
     ]
     records = [article(n, T0 + n, text=text) for n, text in enumerate(texts)]
     archive.add(records)
@@ -94,6 +99,14 @@ def test_backend_agrees_with_the_reference_prefilter(archive: ArchiveStore) -> N
         '"torch relay" OR strait',
         "strasse* OR zurich",
         "NATO NEAR/3 mission",
+        "NATO NEAR/1 mission",
+        "NATO NEAR/0 mission",
+        "mission NEAR/4 NATO",
+        "NATO ONEAR/1 mission",
+        '"torch relay" NEAR/0 olymp*',
+        '(NATO OR Taiwan) NEAR/1 "strait tensions"',
+        "zürich* NEAR/1 strasse*",
+        "zurich NEAR/0 in",
         "tensions -Taiwan",
         "site:news.example",
     ]:
@@ -101,9 +114,35 @@ def test_backend_agrees_with_the_reference_prefilter(archive: ArchiveStore) -> N
         expected = [r.article_id for r in reversed(records)]
         if condition is not None:
             expected = [
-                r.article_id for r in reversed(records) if satisfied(condition, indexed_words(r))
+                r.article_id for r in reversed(records) if satisfied(condition, indexed_sequence(r))
             ]
         assert ids(archive.candidates(condition, 0)) == expected, query
+
+
+def test_a_near_keeps_only_articles_with_the_words_close(archive: ArchiveStore) -> None:
+    archive.add(
+        [
+            article(1, T0 + 1, text="people say it is time to go"),  # 3 words between
+            article(2, T0 + 2, text="time and people"),  # 1 between, the other way round
+            article(3, T0 + 3, text="people " + "word " * 20 + "time"),  # far apart
+            article(4, T0 + 4, title="the people", text="time will tell"),  # across sections
+        ]
+    )
+    assert ids(archive.candidates(prefilter(parse_query("people NEAR/3 time")), 0)) == [
+        "a4",  # a candidate too many (the matcher does not cross sections), never one too few
+        "a2",
+        "a1",
+    ]
+    assert ids(archive.candidates(prefilter(parse_query("people NEAR/2 time")), 0)) == [
+        "a4",
+        "a2",
+    ]
+    assert ids(archive.candidates(prefilter(parse_query("people NEAR/20 time")), 0)) == [
+        "a4",
+        "a3",
+        "a2",
+        "a1",
+    ]
 
 
 def test_watchlist_filter_and_story_times(archive: ArchiveStore) -> None:
@@ -191,7 +230,23 @@ def test_a_malformed_record_is_refused_with_a_reason() -> None:
         ("title:Zürich", Word("zurich")),
         (
             "(NATO OR alliance) NEAR/5 summit",
-            AllOf((AnyOf((Word("nato"), Word("alliance"))), Word("summit"))),
+            AllOf(
+                (
+                    AnyOf((Word("nato"), Word("alliance"))),
+                    Word("summit"),
+                    Close(((Word("nato"),), (Word("alliance"),)), ((Word("summit"),),), 5, False),
+                )
+            ),
+        ),
+        (
+            '"North Atlantic" ONEAR/2 olymp*',
+            AllOf(
+                (
+                    AllOf((Word("north"), Word("atlantic"))),
+                    Prefix("olymp"),
+                    Close(((Word("north"), Word("atlantic")),), ((Prefix("olymp"),),), 2, True),
+                )
+            ),
         ),
         ("atleast(2, NATO, Taiwan)", AnyOf((Word("nato"), Word("taiwan")))),
         ("lang:en AND =NATO", Word("nato")),
@@ -199,3 +254,57 @@ def test_a_malformed_record_is_refused_with_a_reason() -> None:
 )
 def test_the_prefilter_requires_only_what_the_query_requires(query: str, expected: object) -> None:
     assert prefilter(parse_query(query)) == expected
+
+
+def test_a_long_article_is_found_by_a_near_on_every_backend(archive: ArchiveStore) -> None:
+    # PostgreSQL keeps 256 positions per lexeme and none past 16,383: such an article is
+    # stored without positions and asked for its words only, never lost.
+    many = "the report " * 300 + "people say time"
+    longest = "filler " * 17_000 + "people time"
+    archive.add([article(1, T0 + 1, text=many), article(2, T0 + 2, text=longest)])
+    condition = prefilter(parse_query("people NEAR/1 time"))
+    assert ids(archive.candidates(condition, 0)) == ["a2", "a1"]
+
+
+def test_rows_stored_without_positions_stay_candidates_in_postgres(tmp_path: Path) -> None:
+    for store in open_backend("postgres", tmp_path):
+        assert isinstance(store, PostgresArchive)
+        store.add([article(1, T0 + 1, text="people far " + "x " * 9 + "time")])
+        store.add([article(2, T0 + 2, text="people and time")])
+        with store.db.transaction():  # as a row written before schema version 2
+            store.db.execute(
+                "UPDATE archive_articles SET words = strip(words), positioned = false"
+                " WHERE article_id = 'a1'"
+            )
+        condition = prefilter(parse_query("people NEAR/2 time"))
+        assert ids(store.candidates(condition, 0)) == ["a2", "a1"]
+        far = prefilter(parse_query("people NEAR/2 nothing"))
+        assert ids(store.candidates(far, 0)) == []
+
+
+def test_a_version_1_sqlite_archive_gets_its_words_in_order(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    old = sqlite3.connect(path, isolation_level=None)
+    old.executescript(sqlite_backend._MIGRATIONS[0] + "PRAGMA user_version = 1;")
+    records = [
+        article(1, T0 + 1, text="people say it is time"),
+        article(2, T0 + 2, text="people " + "far " * 10 + "time"),
+    ]
+    for n, record in enumerate(records, start=1):
+        values = [sqlite_backend._column_value(c, getattr(record, c)) for c in COLUMNS]
+        marks = ", ".join("?" * len(COLUMNS))
+        old.execute(
+            f"INSERT INTO articles (id, {', '.join(COLUMNS)}) VALUES (?, {marks})", [n, *values]
+        )
+        words = " ".join(sorted(map(sqlite_backend.fts_token, indexed_sequence(record))))
+        old.execute("INSERT INTO article_words (rowid, words) VALUES (?, ?)", (n, words))
+    old.close()
+    store = SqliteArchive(path)
+    try:
+        assert store.db.execute("PRAGMA user_version").fetchone()[0] == 2
+        tables = {row[0] for row in store.db.execute("SELECT name FROM sqlite_master")}
+        assert "article_words" not in tables
+        assert ids(store.candidates(prefilter(parse_query("people NEAR/3 time")), 0)) == ["a1"]
+        assert ids(store.candidates(Word("time"), 0)) == ["a2", "a1"]
+    finally:
+        store.close()

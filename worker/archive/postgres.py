@@ -1,10 +1,17 @@
 """The shared archive: PostgreSQL, full text through a tsvector of the matcher's words + GIN.
 
-As with SQLite, the database does not tokenize: each article's tsvector is built with
-`array_to_tsvector` from the folded words the matcher produces, so a lexeme is exactly a
-matcher word and a tsquery of required words (`'nato' & 'olymp':*`) never drops a match.
+As with SQLite, the database does not tokenize: each article's tsvector is written from the
+folded words the matcher produces (`record.indexed_sequence`), so a lexeme is exactly a matcher
+word and a tsquery of required words (`'nato' & 'olymp':*`) never drops a match.
 PostgreSQL refuses lexemes of 2 KB or more, so a word longer than `MAX_LEXEME` characters is
 stored cut to that length, and a query word that long asks for the cut form as a prefix.
+
+Since schema version 2 each lexeme carries its positions (the word's index in the sequence,
+from 1), so a NEAR of the query (prefilter.Close) is asked with tsquery's exact-distance
+operator: `a NEAR/k b` is `a <d> b` or `b <d> a` for every d from 1 to k + 1. PostgreSQL keeps
+positions up to 16,383 and 256 of them per lexeme, silently dropping the rest; an article past
+either limit (and every article stored before version 2) is stored without positions and
+`positioned = false`, and for those only the words are asked, so none is ever lost.
 
 Migrations are versioned in `archive_migrations`; every process applies the missing ones at
 start under an advisory lock, so several archivers starting together do it once.
@@ -19,8 +26,18 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from worker.archive.prefilter import AllOf, AnyOf, Filter, Prefix, Word
-from worker.archive.record import ArchivedArticle, indexed_words
+from worker.archive.prefilter import (
+    AllOf,
+    AnyOf,
+    Close,
+    Filter,
+    Prefix,
+    Run,
+    Word,
+    has_close,
+    relaxed,
+)
+from worker.archive.record import ArchivedArticle, indexed_sequence
 from worker.archive.sqlite import ArchiveError
 from worker.archive.store import COLUMNS, row_to_record
 
@@ -45,7 +62,14 @@ _MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX archive_articles_words ON archive_articles USING GIN (words);
     CREATE INDEX archive_articles_watchlists ON archive_articles USING GIN (watchlists);
     """,
+    # 2: lexemes with positions where they fit (module doc); older rows have none
+    """
+    ALTER TABLE archive_articles ADD COLUMN positioned BOOLEAN NOT NULL DEFAULT false;
+    """,
 )
+MAX_POSITION = 16383  # PostgreSQL clamps larger positions to this
+MAX_POSITIONS_PER_LEXEME = 256  # and keeps no more than this many per lexeme
+MAX_DISTANCE_TERMS = 400  # `<d>` terms one Close may turn into; more: its words only
 
 
 def lexeme(word: str) -> str:
@@ -57,16 +81,41 @@ def _quoted(text: str) -> str:
 
 
 def ts_query(condition: Filter) -> str:
-    """tsquery syntax for a prefilter; lexemes quoted, taken as they are (no normalising)."""
+    """tsquery syntax for a prefilter; lexemes quoted, taken as they are (no normalising).
+    A Close too large to spell out is left out (it always sits in an AllOf with its words)."""
     if isinstance(condition, Word):
         if len(condition.word) > MAX_LEXEME:
             return _quoted(lexeme(condition.word)) + ":*"
         return _quoted(condition.word)
     if isinstance(condition, Prefix):
         return _quoted(lexeme(condition.prefix)) + ":*"
+    if isinstance(condition, Close):
+        return _close_query(condition) or ""
     joiner = " & " if isinstance(condition, AllOf) else " | "
     assert isinstance(condition, AllOf | AnyOf)
-    return "(" + joiner.join(ts_query(part) for part in condition.parts) + ")"
+    parts = [text for part in condition.parts if (text := ts_query(part))]
+    return "(" + joiner.join(parts) + ")"
+
+
+def _close_query(close: Close) -> str | None:
+    """Runs within `distance` words, as exact distances between the runs' first tokens: with
+    `left` (m tokens) first, the right run starts m to m + distance positions after the left
+    one; with `right` (m tokens) first, the other way round. The runs' other tokens are left
+    to the words the AllOf requires (a superset: never an article too few)."""
+    terms = []
+    for left in close.left:
+        for right in close.right:
+            terms += _distances(left, right, close.distance)
+            if not close.ordered:
+                terms += _distances(right, left, close.distance)
+    if not terms or len(terms) > MAX_DISTANCE_TERMS:
+        return None
+    return "(" + " | ".join(terms) + ")"
+
+
+def _distances(first: Run, then: Run, distance: int) -> list[str]:
+    a, b = ts_query(first[0]), ts_query(then[0])
+    return [f"{a} <{d}> {b}" for d in range(len(first), len(first) + distance + 1)]
 
 
 class PostgresArchive:
@@ -100,8 +149,8 @@ class PostgresArchive:
                 )
 
     def add(self, records: Sequence[ArchivedArticle]) -> int:
-        columns = ", ".join((*COLUMNS, "words"))
-        placeholders = ", ".join(["%s"] * len(COLUMNS) + ["array_to_tsvector(%s::text[])"])
+        columns = ", ".join((*COLUMNS, "words", "positioned"))
+        placeholders = ", ".join(["%s"] * len(COLUMNS) + ["%s::tsvector", "%s"])
         statement = (
             f"INSERT INTO archive_articles ({columns}) VALUES ({placeholders})"  # noqa: S608
             " ON CONFLICT (article_id) DO NOTHING"
@@ -127,7 +176,11 @@ class PostgresArchive:
             params.append(until)
         if condition is not None:
             query += " AND words @@ %s::tsquery"
-            params.append(ts_query(condition))
+            words_only = relaxed(condition)
+            params.append(ts_query(words_only if words_only is not None else condition))
+            if has_close(condition):  # only rows with positions can be asked for distances
+                query += " AND (NOT positioned OR words @@ %s::tsquery)"
+                params.append(ts_query(condition))
         if watchlist is not None:
             query += " AND watchlists @> ARRAY[%s]::text[]"
             params.append(watchlist)
@@ -193,5 +246,21 @@ class PostgresArchive:
 def _row(record: ArchivedArticle) -> list[Any]:
     values: list[Any] = [getattr(record, name) for name in COLUMNS]
     values = [list(v) if isinstance(v, tuple) else v for v in values]
-    values.append(sorted({lexeme(word) for word in indexed_words(record)}))
+    values += ts_vector(indexed_sequence(record))
     return values
+
+
+def ts_vector(sequence: list[str]) -> tuple[str, bool]:
+    """The tsvector text of an article's words, and whether it holds their exact positions
+    (module doc): `'word':1,7 'other':2`, or bare lexemes when positions would be cut."""
+    positions: dict[str, list[int]] = {}
+    for at, word in enumerate(sequence, start=1):
+        positions.setdefault(lexeme(word), []).append(at)
+    exact = len(sequence) <= MAX_POSITION and all(
+        len(found) <= MAX_POSITIONS_PER_LEXEME for found in positions.values()
+    )
+    if not exact:
+        return " ".join(map(_quoted, positions)), False
+    return " ".join(
+        f"{_quoted(word)}:{','.join(map(str, found))}" for word, found in positions.items()
+    ), True

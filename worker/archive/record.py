@@ -14,6 +14,7 @@ from typing import Any
 from worker.errors import WirewatchError
 from worker.records import Article
 from worker.rules import Document
+from worker.rules.occurrences import TEXT_SECTIONS
 
 
 class BadArchiveRecord(WirewatchError):
@@ -102,12 +103,19 @@ class ArchivedArticle:
         return record
 
 
+def indexed_sequence(record: ArchivedArticle) -> list[str]:
+    """The folded words the full-text index holds for an article, in order: those of every
+    text section (title, body, author, each feed name and tag) one after the other. A superset
+    of what any leaf looks in, so a prefilter built from required words never drops an article
+    the matcher would keep; and inside a section, positions differ from the matcher's by the
+    section's start only, so distances between words are the matcher's (prefilter.Close)."""
+    sequence: list[str] = []
+    for section in record.document().sections():
+        if section.field in TEXT_SECTIONS:
+            sequence += section.field_index.words
+    return sequence
+
+
 def indexed_words(record: ArchivedArticle) -> frozenset[str]:
-    """The folded words the full-text index holds for an article: those of every text field
-    (title, body, author, feed name and tags), a superset of what any leaf looks in, so a
-    prefilter built from required words never drops an article the matcher would keep."""
-    doc = record.document()
-    words = set(doc.words_in(""))
-    for name in ("author", "feed"):
-        words |= doc.words_in(name)
-    return frozenset(words)
+    """The distinct words of `indexed_sequence`."""
+    return frozenset(indexed_sequence(record))

@@ -1,20 +1,25 @@
 """Spike alerts: a watchlist's stories per bucket against its own baseline (docs/archive.md).
 
-The model, per watchlist that opted in (`spike: {bucket, min_stories, sensitivity}`):
+The model, per watchlist that opted in (`spike: {bucket, min_stories, false_alarms_per_week}`):
 
 - the count of a bucket is the number of distinct stories among the articles the watchlist
   matched in it (buckets are aligned to the epoch, so hourly buckets are clock hours, UTC);
 - the level is an EWMA of the past buckets' counts (half-life one week, zeros included, started
   at their mean), from the watchlist's first match within the last four weeks;
-- a seasonal factor scales it to this bucket's place in the week (same weekday and time of day)
-  once two weeks of history exist, else in the day (same time of day) once two days exist: the
-  mean of those same-place buckets over the overall mean, shrunk towards 1 by `_SHRINK` pseudo
-  observations, so a place seen twice cannot swing the baseline far;
-- the expectation λ is inflated by one standard error of its estimate, sqrt(λ / n) with n the
-  EWMA's effective sample size, or the same-place buckets (plus the pseudo observations) when a
-  seasonal factor applies, so the uncertainty of a short history is not mistaken for a spike;
-- the bucket is a spike when its count c is at least `min_stories` and the Poisson upper tail
-  P(X ≥ c | λ) is below `sensitivity`.
+- two seasonal factors scale it to this bucket's place: its time of day (once two days of
+  history exist: the mean of the buckets at the same time of day over the overall mean) and
+  its weekday (once two weeks exist: the mean of that weekday's buckets over the overall mean),
+  each shrunk towards 1 by `_SHRINK` pseudo days, so a place seen a few times cannot swing it far.
+  Two factors estimated from many buckets each (28 same-hour buckets, 96 same-weekday ones over
+  four weeks) rather than one from the 4 same hour-of-week buckets: a quiet watchlist's
+  baseline is then known well enough to test it;
+- the expectation λ is uncertain (its variance: that of the level, λ / effective sample size,
+  plus that of each factor's estimate), so the count is tested against the predictive
+  distribution, a negative binomial of mean λ and variance λ + var(λ) (a Poisson mixed over a
+  Gamma-distributed rate; a Poisson when λ is known exactly);
+- the bucket is a spike when its count c is at least `min_stories` and P(X ≥ c) is below the
+  per-bucket false-alarm probability: `false_alarms_per_week` spread over the week's buckets
+  (`sensitivity`, when set, instead).
 
 The current bucket is tested while it fills, with its running count: a burst is reported within
 the bucket it happens in, and since a running count only grows, testing often raises no more
@@ -44,8 +49,7 @@ SPIKE_EVENT = EventType.ALERT_SPIKE
 HISTORY_S = 28 * 86400.0
 HALF_LIFE_S = 7 * 86400.0
 DAY_S, WEEK_S = 86400.0, 7 * 86400.0
-_SHRINK = 2.0  # pseudo observations pulling a seasonal factor towards 1
-_Z = 1.0  # standard errors added to λ
+_SHRINK = 2.0  # pseudo days pulling a seasonal factor towards 1
 _MIN_HISTORY_S = DAY_S  # no verdict before a day of history
 _FLOOR = 0.05  # the least λ: a watchlist quiet so far still expects something
 _CHECK_EVERY_S = 60.0
@@ -55,8 +59,8 @@ _CHECK_EVERY_S = 60.0
 class SpikeVerdict:
     bucket_start: float
     stories: int  # distinct stories so far in the bucket
-    expected: float  # λ, inflated for estimation error
-    p_value: float  # P(X >= stories | λ)
+    expected: float  # λ
+    p_value: float  # P(X >= stories) under the predictive distribution
     spike: bool
     story_ids: tuple[str, ...] = ()
 
@@ -70,7 +74,7 @@ def poisson_upper_tail(count: int, rate: float) -> float:
     while True:
         term = math.exp(k * log_rate - rate - math.lgamma(k + 1))
         total += term
-        if k > rate and term < total * 1e-12:
+        if k > rate and term <= total * 1e-12:  # (<=: a tail that underflows to 0 ends)
             return min(1.0, total)
         k += 1
 
@@ -83,26 +87,78 @@ def bucket_counts(events: Sequence[tuple[float, str]], bucket_s: float) -> dict[
     return buckets
 
 
-def expected_stories(counts: Sequence[int], first: int, now_bucket: int, bucket_s: float) -> float:
-    """λ for bucket `now_bucket` from the counts of buckets first .. now_bucket - 1 (module doc)."""
+@dataclass(frozen=True)
+class Expectation:
+    rate: float  # λ: the stories this bucket is expected to hold
+    variance: float  # of λ's estimate (0: known exactly)
+
+
+def expected_stories(
+    counts: Sequence[int], first: int, now_bucket: int, bucket_s: float
+) -> Expectation:
+    """λ for bucket `now_bucket` from the counts of buckets first .. now_bucket - 1, and how
+    uncertain it is (module doc)."""
     n = len(counts)
     alpha = 1.0 - 0.5 ** (bucket_s / HALF_LIFE_S)
     mean = sum(counts) / n
     level = mean  # started at the mean, not the first bucket, which may be an outlier
     for count in counts:
         level += alpha * (count - level)
-    factor, effective = 1.0, min(n, (2.0 - alpha) / alpha)
-    for period in (WEEK_S, DAY_S):
-        if period % bucket_s or n * bucket_s < 2 * period:
-            continue
-        per = int(period // bucket_s)
-        same = [c for k, c in enumerate(counts, start=first) if (k - now_bucket) % per == 0]
-        if mean > 0:
-            factor = (sum(same) + _SHRINK * mean) / ((len(same) + _SHRINK) * mean)
-            effective = min(effective, len(same) + _SHRINK)  # the factor rests on these few
-        break
+    relative_variance = 1.0 / (max(_FLOOR, level) * min(n, (2.0 - alpha) / alpha))
+    factor = 1.0
+    if mean > 0:
+        for place in (_time_of_day, _weekday):
+            found = place(counts, first, now_bucket, bucket_s)
+            if found is None:
+                continue
+            total, buckets, pseudo = found
+            place_factor = (total + pseudo * mean) / ((buckets + pseudo) * mean)
+            factor *= place_factor
+            relative_variance += 1.0 / (mean * place_factor * (buckets + pseudo))
     rate = max(_FLOOR, level * factor)
-    return rate + _Z * math.sqrt(rate / effective)
+    return Expectation(rate, rate * rate * relative_variance)
+
+
+# A seasonal place of the current bucket: (stories in the past buckets at that place, how many
+# such buckets, pseudo buckets for the shrinkage); None when history or bucket size do not allow.
+Place = tuple[int, int, float] | None
+
+
+def _time_of_day(counts: Sequence[int], first: int, now_bucket: int, bucket_s: float) -> Place:
+    per_day = int(DAY_S // bucket_s)
+    if DAY_S % bucket_s or per_day < 2 or len(counts) * bucket_s < 2 * DAY_S:
+        return None
+    same = [c for k, c in enumerate(counts, start=first) if (k - now_bucket) % per_day == 0]
+    return sum(same), len(same), _SHRINK
+
+
+def _weekday(counts: Sequence[int], first: int, now_bucket: int, bucket_s: float) -> Place:
+    if DAY_S % bucket_s or len(counts) * bucket_s < 2 * WEEK_S:
+        return None
+    per_day = int(DAY_S // bucket_s)
+    day = (now_bucket // per_day) % 7
+    same = [c for k, c in enumerate(counts, start=first) if (k // per_day) % 7 == day]
+    return sum(same), len(same), _SHRINK * per_day
+
+
+def upper_tail(count: int, expected: Expectation) -> float:
+    """P(X >= count) under the predictive distribution: Poisson(λ) when λ is known, else the
+    negative binomial of mean λ and variance λ + var(λ)."""
+    rate, variance = expected.rate, expected.variance
+    if variance <= rate * 1e-9:
+        return poisson_upper_tail(count, rate)
+    if count <= 0:
+        return 1.0
+    shape = rate * rate / variance  # r; success probability r / (r + λ)
+    log_p, log_q = math.log(shape / (shape + rate)), math.log(rate / (shape + rate))
+    base = shape * log_p - math.lgamma(shape)
+    total, k = 0.0, count
+    while True:
+        term = math.exp(base + math.lgamma(k + shape) - math.lgamma(k + 1) + k * log_q)
+        total += term
+        if k > rate + variance and term <= total * 1e-12:
+            return min(1.0, total)
+        k += 1
 
 
 def judge(
@@ -119,11 +175,13 @@ def judge(
     if (now_bucket - first) * b < _MIN_HISTORY_S:
         return None
     counts = [len(buckets.get(k, ())) for k in range(first, now_bucket)]
-    rate = expected_stories(counts, first, now_bucket, b)
+    expected = expected_stories(counts, first, now_bucket, b)
     current = buckets.get(now_bucket, set())
-    p_value = poisson_upper_tail(len(current), rate)
-    spike = len(current) >= config.min_stories and p_value < config.sensitivity
-    return SpikeVerdict(now_bucket * b, len(current), rate, p_value, spike, tuple(sorted(current)))
+    p_value = upper_tail(len(current), expected)
+    spike = len(current) >= config.min_stories and p_value < config.alarm_probability
+    return SpikeVerdict(
+        now_bucket * b, len(current), expected.rate, p_value, spike, tuple(sorted(current))
+    )
 
 
 def spike_event_id(watchlist_id: str, bucket_start: float) -> str:
@@ -154,7 +212,7 @@ class SpikeWatch:
     client: Client
     keys: Keys
     store: ArchiveStore
-    watchlists: Sequence[WatchlistConfig]  # those with `spike` set
+    watchlists: Sequence[WatchlistConfig]  # those with `spike` set (replaced by `follow`)
     log: Any
     clock: Callable[[], float] = time.time
     _next_check: float = field(default=0.0, init=False)
@@ -172,6 +230,16 @@ class SpikeWatch:
         watch = cls(client, keys, store, watchlists, log)
         watch._emit = client.register_script(EMIT_ONCE)
         return watch
+
+    def follow(self, watchlists: Sequence[WatchlistConfig]) -> None:
+        """Put an edited config's spike settings into effect (`Runtime.follow_config`): the
+        watchlists that opt in now, with their settings; the next check comes at once."""
+        watched = [w for w in watchlists if w.spike is not None]
+        if [(w.id, w.spike) for w in watched] == [(w.id, w.spike) for w in self.watchlists]:
+            return
+        self.watchlists = watched  # one assignment: a check in progress keeps the old list
+        self._next_check = 0.0
+        self.log.info("spike_watchlists_reloaded", watchlists=[w.id for w in watched])
 
     def check_when_due(self) -> int:
         now = self.clock()

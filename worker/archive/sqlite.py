@@ -4,7 +4,10 @@ FTS5 would tokenize text its own way, so it is given the matcher's folded words 
 as one token it cannot split: a word of ASCII letters and digits as itself, any other as `_`
 and its UTF-8 in hex (`_` is a token character here and never part of a folded word, so the two
 forms never collide, and a hex prefix is a prefix of the hex, so prefix queries still work).
-The index keeps no positions (`detail=none`): it only says which articles hold a word.
+The words go in in order (`record.indexed_sequence`) with positions (`detail=full`, schema
+version 2; version 1 kept only which words an article holds), so one FTS5 token is one matcher
+word and a NEAR group counts the words between two runs as the matcher does: a NEAR of the
+query is asked as `NEAR(run run, n)` (prefilter.Close).
 
 One process writes (the archiver); readers (search, back-test) run alongside thanks to WAL.
 Schema versions are in `PRAGMA user_version`; `_MIGRATIONS[n]` takes version n to n + 1.
@@ -15,12 +18,12 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from worker.archive.prefilter import AllOf, AnyOf, Filter, Prefix, Word
-from worker.archive.record import ArchivedArticle, indexed_words
+from worker.archive.prefilter import AllOf, AnyOf, Close, Filter, Prefix, Run, Token, Word
+from worker.archive.record import ArchivedArticle, indexed_sequence
 from worker.archive.store import COLUMNS, LIST_COLUMNS
 from worker.errors import WirewatchError
 
@@ -51,7 +54,14 @@ _MIGRATIONS: tuple[str, ...] = (
         words, tokenize = "unicode61 remove_diacritics 0 tokenchars '_'", detail = none
     );
     """,
+    # 2: the words in order with positions, for NEAR; filled from the stored articles
+    """
+    CREATE VIRTUAL TABLE article_tokens USING fts5(
+        tokens, tokenize = "unicode61 remove_diacritics 0 tokenchars '_'", detail = full
+    );
+    """,
 )
+_MIGRATION_STEPS: dict[int, Callable[[sqlite3.Connection], None]] = {}  # set below
 
 
 class ArchiveError(WirewatchError):
@@ -63,15 +73,47 @@ def fts_token(word: str) -> str:
     return word if _PLAIN.fullmatch(word) else "_" + word.encode("utf-8").hex()
 
 
+def fts_tokens(record: ArchivedArticle) -> str:
+    """What article_tokens holds for an article: its words in order, as FTS5 tokens."""
+    return " ".join(map(fts_token, indexed_sequence(record)))
+
+
+def _forms(token: Token) -> list[str]:
+    """The FTS5 phrases one query token may be stored as (a prefix: plain and hex-encoded)."""
+    if isinstance(token, Word):
+        return [f'"{fts_token(token.word)}"']
+    encoded = '"_' + token.prefix.encode("utf-8").hex() + '"*'
+    if _PLAIN.fullmatch(token.prefix):  # ASCII words stay plain, longer ones may not
+        return [f'"{token.prefix}"*', encoded]
+    return [encoded]
+
+
+def _run_forms(run: Run) -> list[str]:
+    """A run as FTS5 phrases: consecutive tokens joined by `+` (a prefix is a run of one)."""
+    if len(run) == 1:
+        return _forms(run[0])
+    return [" + ".join(f'"{fts_token(token.word)}"' for token in run if isinstance(token, Word))]
+
+
+def _near_query(close: Close) -> str:
+    """One NEAR group per pair of runs; FTS5's NEAR is unordered, so ONEAR gets a superset."""
+    groups = [
+        f"NEAR({left} {right}, {close.distance})"
+        for left_run in close.left
+        for right_run in close.right
+        for left in _run_forms(left_run)
+        for right in _run_forms(right_run)
+    ]
+    return "(" + " OR ".join(groups) + ")"
+
+
 def fts_query(condition: Filter) -> str:
     """FTS5 query syntax for a prefilter (tokens quoted, so nothing in them is an operator)."""
-    if isinstance(condition, Word):
-        return f'"{fts_token(condition.word)}"'
-    if isinstance(condition, Prefix):
-        encoded = '"_' + condition.prefix.encode("utf-8").hex() + '"*'
-        if _PLAIN.fullmatch(condition.prefix):  # ASCII words stay plain, longer ones may not
-            return f'("{condition.prefix}"* OR {encoded})'
-        return encoded
+    if isinstance(condition, Word | Prefix):
+        forms = _forms(condition)
+        return forms[0] if len(forms) == 1 else "(" + " OR ".join(forms) + ")"
+    if isinstance(condition, Close):
+        return _near_query(condition)
     joiner = " AND " if isinstance(condition, AllOf) else " OR "
     assert isinstance(condition, AllOf | AnyOf)
     return "(" + joiner.join(fts_query(part) for part in condition.parts) + ")"
@@ -95,6 +137,8 @@ class SqliteArchive:
             for number in range(version, len(_MIGRATIONS)):
                 for statement in _statements(_MIGRATIONS[number]):
                     self.db.execute(statement)
+                if number in _MIGRATION_STEPS:
+                    _MIGRATION_STEPS[number](self.db)
                 self.db.execute(f"PRAGMA user_version = {number + 1}")
 
     def _transaction(self) -> Any:
@@ -118,8 +162,9 @@ class SqliteArchive:
         if cursor.rowcount == 0:
             return 0
         row = cursor.lastrowid
-        words = " ".join(sorted(fts_token(word) for word in indexed_words(record)))
-        self.db.execute("INSERT INTO article_words (rowid, words) VALUES (?, ?)", (row, words))
+        self.db.execute(
+            "INSERT INTO article_tokens (rowid, tokens) VALUES (?, ?)", (row, fts_tokens(record))
+        )
         self.db.executemany(
             "INSERT INTO article_watchlists VALUES (?, ?, ?, ?)",
             [(w, record.processed_at, row, record.story_id) for w in set(record.watchlists)],
@@ -139,7 +184,7 @@ class SqliteArchive:
             sql += " AND processed_at < ?"
             params.append(until)
         if condition is not None:
-            sql += " AND id IN (SELECT rowid FROM article_words WHERE article_words MATCH ?)"
+            sql += " AND id IN (SELECT rowid FROM article_tokens WHERE article_tokens MATCH ?)"
             params.append(fts_query(condition))
         if watchlist is not None:
             sql += " AND id IN (SELECT article FROM article_watchlists WHERE watchlist = ?)"
@@ -167,7 +212,7 @@ class SqliteArchive:
     def prune(self, before: float) -> int:
         with self._transaction():
             old = "SELECT id FROM articles WHERE processed_at < ?"
-            self.db.execute(f"DELETE FROM article_words WHERE rowid IN ({old})", (before,))  # noqa: S608
+            self.db.execute(f"DELETE FROM article_tokens WHERE rowid IN ({old})", (before,))  # noqa: S608
             self.db.execute(f"DELETE FROM article_watchlists WHERE article IN ({old})", (before,))  # noqa: S608
             return self.db.execute(
                 "DELETE FROM articles WHERE processed_at < ?", (before,)
@@ -198,6 +243,20 @@ class _Transaction:
 
     def __exit__(self, kind: object, *_: object) -> None:
         self.db.execute("ROLLBACK" if kind is not None else "COMMIT")
+
+
+def _fill_tokens(db: sqlite3.Connection) -> None:
+    """Migration 2: index the stored articles' words in order, then drop the words-only table."""
+    cursor = db.execute(f"SELECT id, {', '.join(COLUMNS)} FROM articles")  # noqa: S608
+    while rows := cursor.fetchmany(_FETCH_BATCH):
+        db.executemany(
+            "INSERT INTO article_tokens (rowid, tokens) VALUES (?, ?)",
+            [(row[0], fts_tokens(_record(row[1:]))) for row in rows],
+        )
+    db.execute("DROP TABLE article_words")
+
+
+_MIGRATION_STEPS[1] = _fill_tokens
 
 
 def _statements(script: str) -> list[str]:

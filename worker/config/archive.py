@@ -44,13 +44,22 @@ class ArchiveConfig(BaseModel):
 class SpikeConfig(BaseModel):
     """Opt-in spike alerts for one watchlist: stories per `bucket` against its own baseline.
 
-    `sensitivity` is the chance that a bucket of ordinary traffic is called a spike (the Poisson
-    upper-tail probability below which a count alarms): smaller is stricter. `min_stories` is
-    the fewest stories in a bucket that can ever be a spike.
+    `false_alarms_per_week` is the false-alarm budget: how many spikes a week ordinary traffic
+    may raise, spread over the week's buckets (each bucket's test alarms with probability
+    budget x bucket / week). `sensitivity`, when set, is that per-bucket probability directly.
+    `min_stories` is the fewest stories in a bucket that can ever be a spike.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     bucket: Annotated[Duration, Field(ge=60.0, le=7 * 86400.0)] = 3600.0
     min_stories: Annotated[int, Field(ge=1)] = 5
-    sensitivity: Annotated[float, Field(gt=0.0, lt=0.5)] = 1e-4
+    false_alarms_per_week: Annotated[float, Field(gt=0.0, le=10.0)] = 0.05
+    sensitivity: Annotated[float | None, Field(gt=0.0, lt=0.5)] = None
+
+    @property
+    def alarm_probability(self) -> float:
+        """The chance that one bucket of ordinary traffic is called a spike."""
+        if self.sensitivity is not None:
+            return self.sensitivity
+        return min(0.5, self.false_alarms_per_week * self.bucket / (7 * 86400.0))

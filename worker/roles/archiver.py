@@ -34,11 +34,10 @@ def open_store(rt: Runtime) -> ArchiveStore:
     return store
 
 
-def spike_watch(rt: Runtime, store: ArchiveStore) -> SpikeWatch | None:
-    """The spike detector of the watchlists that opted in; None when none did."""
+def spike_watch(rt: Runtime, store: ArchiveStore) -> SpikeWatch:
+    """The spike detector of the watchlists that opt in (none yet is fine: an edit of the
+    config may add one, and checking no watchlist costs nothing)."""
     watched = [w for w in rt.settings.watchlists if w.spike is not None]
-    if not watched:
-        return None
     return SpikeWatch.build(rt.client, rt.keys, store, watched, rt.log)
 
 
@@ -46,6 +45,7 @@ def spike_watch(rt: Runtime, store: ArchiveStore) -> SpikeWatch | None:
 class ArchiverRole:
     rt: Runtime
     archiver: Archiver
+    watch: SpikeWatch
 
     @classmethod
     def build(cls, rt: Runtime) -> ArchiverRole:
@@ -56,12 +56,13 @@ class ArchiverRole:
             consumer, store, config.retention, config.prune_every, config.batch, rt.log
         )
         watch = spike_watch(rt, store)
-        if watch is not None:
-            archiver.after_batch = watch.check_when_due
-        return cls(rt, archiver)
+        archiver.after_batch = watch.check_when_due
+        return cls(rt, archiver, watch)
 
     def run(self, stop: threading.Event) -> None:
         self.rt.log.info("archiver_started", retention_s=self.rt.settings.archive.retention)
+        # spike settings follow config edits, as watchlists do in the workers
+        self.rt.follow_config(lambda settings: settings.watchlists, self.watch.follow, stop)
         self.archiver.run_until(stop)
         self.rt.log.info("archiver_stopped")
 
