@@ -3,7 +3,12 @@ spike baseline series it draws."""
 
 from __future__ import annotations
 
-from worker.archive.spikes import bucket_series, poisson_upper_tail, spike_threshold
+from worker.archive.spikes import (
+    Expectation,
+    bucket_series,
+    poisson_upper_tail,
+    spike_threshold,
+)
 from worker.config.archive import SpikeConfig
 from worker.web.dashboard.render import band_chart, bars, mark_hits, sparkline, when_iso
 from worker.web.dashboard.session import same
@@ -44,9 +49,17 @@ def test_times_and_constant_time_equality() -> None:
 
 def test_spike_threshold_is_the_first_count_below_the_sensitivity() -> None:
     config = SpikeConfig(bucket=3600, min_stories=2, sensitivity=0.001)
-    threshold = spike_threshold(1.5, config)
+    known = Expectation(1.5, 0.0)  # a known rate: the Poisson tail
+    threshold = spike_threshold(known, config)
     assert poisson_upper_tail(threshold, 1.5) < 0.001 <= poisson_upper_tail(threshold - 1, 1.5)
-    assert spike_threshold(0.01, SpikeConfig(bucket=3600, min_stories=5)) >= 5
+    assert spike_threshold(Expectation(0.01, 0.0), SpikeConfig(bucket=3600, min_stories=5)) >= 5
+
+
+def test_an_uncertain_baseline_needs_more_stories_for_a_spike() -> None:
+    config = SpikeConfig(bucket=3600, min_stories=1)  # the default false-alarm budget
+    assert spike_threshold(Expectation(2.0, 1.0), config) > spike_threshold(
+        Expectation(2.0, 0.0), config
+    )
 
 
 def test_bucket_series_shows_the_baseline_each_bucket_was_judged_against() -> None:

@@ -165,6 +165,27 @@ def judge(
     events: Sequence[tuple[float, str]], now: float, config: SpikeConfig
 ) -> SpikeVerdict | None:
     """The verdict on the bucket holding `now`; None without a day of history."""
+    found = bucket_expectation(events, now, config)
+    if found is None:
+        return None
+    now_bucket, current, expected = found
+    p_value = upper_tail(len(current), expected)
+    spike = len(current) >= config.min_stories and p_value < config.alarm_probability
+    return SpikeVerdict(
+        now_bucket * config.bucket,
+        len(current),
+        expected.rate,
+        p_value,
+        spike,
+        tuple(sorted(current)),
+    )
+
+
+def bucket_expectation(
+    events: Sequence[tuple[float, str]], now: float, config: SpikeConfig
+) -> tuple[int, set[str], Expectation] | None:
+    """The bucket holding `now`: its index, its stories so far and what the baseline expects of
+    it; None without a day of history."""
     b = config.bucket
     now_bucket = int(now // b)
     buckets = bucket_counts([(at, s) for at, s in events if at >= now - HISTORY_S], b)
@@ -176,12 +197,7 @@ def judge(
         return None
     counts = [len(buckets.get(k, ())) for k in range(first, now_bucket)]
     expected = expected_stories(counts, first, now_bucket, b)
-    current = buckets.get(now_bucket, set())
-    p_value = upper_tail(len(current), expected)
-    spike = len(current) >= config.min_stories and p_value < config.alarm_probability
-    return SpikeVerdict(
-        now_bucket * b, len(current), expected.rate, p_value, spike, tuple(sorted(current))
-    )
+    return now_bucket, buckets.get(now_bucket, set()), expected
 
 
 def spike_event_id(watchlist_id: str, bucket_start: float) -> str:
@@ -289,10 +305,11 @@ def stories_per_bucket(events: Sequence[tuple[float, str]], bucket_s: float) -> 
 _MAX_THRESHOLD = 100_000
 
 
-def spike_threshold(rate: float, config: SpikeConfig) -> int:
-    """The fewest stories a bucket expecting `rate` needs to be a spike."""
-    count = max(config.min_stories, math.floor(rate))
-    while count < _MAX_THRESHOLD and poisson_upper_tail(count, rate) >= config.sensitivity:
+def spike_threshold(expected: Expectation, config: SpikeConfig) -> int:
+    """The fewest stories a bucket with this expectation needs to be a spike (as `judge`
+    decides: at least `min_stories`, and a tail below the alarm probability)."""
+    count = max(config.min_stories, math.floor(expected.rate))
+    while count < _MAX_THRESHOLD and upper_tail(count, expected) >= config.alarm_probability:
         count += 1
     return count
 
@@ -317,13 +334,13 @@ def bucket_series(
     points = []
     for k in range(now_bucket - count + 1, now_bucket + 1):
         moment = min(now, (k + 1) * b - 0.001)
-        verdict = judge([e for e in events if e[0] <= moment], moment, config)
-        if verdict is None:
+        found = bucket_expectation([e for e in events if e[0] <= moment], moment, config)
+        if found is None:
             stories = len({s for at, s in events if int(at // b) == k})
             points.append(BucketPoint(k * b, stories, None, None, False))
             continue
-        threshold = spike_threshold(verdict.expected, config)
-        points.append(
-            BucketPoint(k * b, verdict.stories, verdict.expected, threshold, verdict.spike)
-        )
+        _, current, expected = found
+        threshold = spike_threshold(expected, config)
+        spike = len(current) >= threshold
+        points.append(BucketPoint(k * b, len(current), expected.rate, threshold, spike))
     return points
