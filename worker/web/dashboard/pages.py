@@ -14,6 +14,7 @@ import urllib.parse
 from pathlib import Path
 from typing import Annotated, Any
 
+import redis
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -213,7 +214,10 @@ def _message_of(exc: Exception) -> tuple[int, str]:
 def error_page(request: Request, exc: Exception) -> HTMLResponse:
     """A small page in the dashboard's layout: what went wrong and a way back."""
     status, message = _message_of(exc)
-    signed_in = valid_session(request)
+    try:
+        signed_in = valid_session(request)
+    except redis.RedisError:  # the page still says what went wrong, without the navigation
+        signed_in = None
     back, label = ("/ui/alerts", "Back to the alerts") if signed_in else ("/ui/signin", "Sign in")
     response = page(
         request,
