@@ -241,3 +241,50 @@ def test_a_session_ends_when_its_token_leaves_the_config(
     rotated = page_with([{"id": "reader", "token": "another-read-token-0123", "scope": "read"}])
     assert same_config == 200, "a restart with the same tokens keeps the session"
     assert rotated == 303, "the rotated token's old session still worked"
+
+
+def _is_error_page(answer: httpx.Response, status: int, words: str) -> bool:
+    """An HTML page in the dashboard's layout with its message and a link back, not JSON."""
+    return (
+        answer.status_code == status
+        and answer.headers["content-type"].startswith("text/html")
+        and "<h1>" in answer.text
+        and words in answer.text
+        and 'id="back"' in answer.text
+        and 'class="top"' in answer.text  # the layout's header
+    )
+
+
+def test_page_errors_are_html_pages_and_the_api_stays_json(web: RunningWeb) -> None:
+    with browser(web) as http:
+        sign_in(http, WRITE)
+        csrf = csrf_of(http.get("/ui/alerts").text)
+        no_watchlist = http.get("/ui/watchlists/no-such-list/edit")
+        no_alert = http.get("/ui/alerts/al_nosuchalert/detail")
+        no_page = http.get("/ui/no-such-page")
+        stale = http.post("/ui/watchlists/save", data={"csrf": "stale" + csrf, "id": "x"})
+        huge = http.post("/ui/watchlists/save", data={"csrf": csrf, "query": "a" * 300_000})
+        script_stale = http.post("/ui/api/parse", json={"query": "a"})  # the script's JSON
+    api = web.get("/api/v1/watchlists/no-such-list")
+
+    assert _is_error_page(no_watchlist, 404, "no-such-list"), no_watchlist.text
+    assert _is_error_page(no_alert, 404, "al_nosuchalert"), no_alert.text
+    assert _is_error_page(no_page, 404, "no such page"), no_page.text
+    assert _is_error_page(stale, 403, "reload the page"), stale.text
+    assert _is_error_page(huge, 413, "too large"), huge.text
+    assert "Back to the alerts" in stale.text  # still signed in: the link leads back in
+    assert script_stale.status_code == 403 and script_stale.json()["error"] == "csrf"
+    assert api.status_code == 404 and api.json()["error"] == "not_found"
+
+
+def test_an_error_page_without_a_session_links_to_the_sign_in(web: RunningWeb) -> None:
+    with browser(web) as http:
+        form = http.get("/ui/signin").text
+        huge = http.post(
+            "/ui/signin", data={"nonce": csrf_of(form, "nonce"), "token": "t" * 300_000}
+        )
+        missing = http.get("/ui/no-such-page")
+
+    assert _is_error_page(huge, 413, "too large"), huge.text
+    assert _is_error_page(missing, 404, "no such page")
+    assert 'href="/ui/signin"' in missing.text and "Sign out" not in missing.text

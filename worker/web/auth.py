@@ -30,6 +30,11 @@ def _digest(token: str) -> bytes:
     return hashlib.sha256(token.encode("utf-8")).digest()
 
 
+def _known(tokens: Sequence[WebTokenConfig]) -> tuple[tuple[str, bytes, str], ...]:
+    """(id, digest, scope) of each configured token; the secrets themselves are not kept."""
+    return tuple((t.id, _digest(t.token.get_secret_value()), t.scope) for t in tokens)
+
+
 class FailureLimiter:
     """Failed attempts per client address in the last minute, bounded in memory."""
 
@@ -67,9 +72,15 @@ class FailureLimiter:
 
 class Authenticator:
     def __init__(self, tokens: Sequence[WebTokenConfig], per_minute: int, log: Any) -> None:
-        self._tokens = [(t.id, _digest(t.token.get_secret_value()), t.scope) for t in tokens]
+        self._tokens = _known(tokens)
         self.limiter = FailureLimiter(per_minute)
         self.log = log
+
+    def replace_tokens(self, tokens: Sequence[WebTokenConfig]) -> None:
+        """Put edited `web.tokens` into force: a removed or changed token fails from the next
+        request on. One assignment of an immutable tuple, so a request served meanwhile on the
+        event loop sees either the old tokens or the new ones, never a mix."""
+        self._tokens = _known(tokens)
 
     @property
     def open(self) -> bool:
@@ -109,9 +120,10 @@ class Authenticator:
         """A value that changes when the token under `token_id` (or its scope) does, and is no
         use to a reader: a dashboard session stores it and ends when it no longer matches, so
         removing or rotating a token in the config signs its sessions out."""
-        if self.open:
+        tokens = self._tokens  # one snapshot: a reload may swap the tuple meanwhile
+        if not tokens:
             return "open"
-        for known_id, digest, scope in self._tokens:
+        for known_id, digest, scope in tokens:
             if known_id == token_id:
                 return hashlib.sha256(b"session\0" + digest + scope.encode()).hexdigest()[:32]
         return None
@@ -119,7 +131,13 @@ class Authenticator:
     def _match(self, presented: str) -> tuple[str, str] | None:
         digest = _digest(presented)
         found = None
-        for token_id, expected, scope in self._tokens:  # no early exit: same work for any guess
+        for (
+            token_id,
+            expected,
+            scope,
+        ) in (
+            self._tokens
+        ):  # the tuple in force when the loop began  # no early exit: same work for any guess
             if hmac.compare_digest(expected, digest):
                 found = (token_id, scope)
         return found

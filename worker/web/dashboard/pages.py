@@ -14,11 +14,14 @@ import urllib.parse
 from pathlib import Path
 from typing import Annotated, Any
 
+import redis
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from worker.alerts.index import decode_cursor, time_bound
 from worker.errors import QueryError
@@ -171,12 +174,91 @@ def install(app: FastAPI) -> None:
             return RedirectResponse(f"/ui/signin?{query}", status_code=303, headers=_HEADERS)
         return JSONResponse({"error": "unauthorized", "detail": "sign in"}, status_code=401)
 
-    async def csrf_refused(request: Request, _exc: Exception) -> Response:
+    app.add_exception_handler(SignInNeeded, sign_in_needed)
+    install_error_pages(app)
+
+
+# -- error pages ------------------------------------------------------------------------------
+_TITLES = {
+    403: "Not allowed",
+    404: "Not found",
+    405: "Not allowed",
+    413: "Too large",
+    422: "Not understood",
+    429: "Too many attempts",
+}
+_CSRF_MESSAGE = "The form was stale (or not sent by this dashboard); reload the page and try again."
+
+
+def is_page_request(request: Request) -> bool:
+    """A request a browser makes for a dashboard page or form, answered in HTML on error; the
+    JSON routes the pages' script calls (`/ui/api/…`) and the static files keep their answers."""
+    path = request.url.path
+    return (path == "/ui" or path.startswith("/ui/")) and not path.startswith(
+        ("/ui/api/", "/ui/static/")
+    )
+
+
+def _message_of(exc: Exception) -> tuple[int, str]:
+    """(status, a sentence for a person) of an error raised while serving a page."""
+    if isinstance(exc, CsrfRefused):
+        return 403, _CSRF_MESSAGE
+    if isinstance(exc, ApiError):
+        return exc.status, _problem_text(exc)
+    if isinstance(exc, StarletteHTTPException):
+        detail = exc.detail if exc.status_code != 404 else "There is no such page."
+        return exc.status_code, str(detail)
+    return 422, "The address has a value the dashboard does not accept."
+
+
+def error_page(request: Request, exc: Exception) -> HTMLResponse:
+    """A small page in the dashboard's layout: what went wrong and a way back."""
+    status, message = _message_of(exc)
+    try:
+        signed_in = valid_session(request)
+    except redis.RedisError:  # the page still says what went wrong, without the navigation
+        signed_in = None
+    back, label = ("/ui/alerts", "Back to the alerts") if signed_in else ("/ui/signin", "Sign in")
+    response = page(
+        request,
+        "error.html",
+        signed_in,
+        status,
+        title=_TITLES.get(status, "Something went wrong"),
+        message=message,
+        back=back,
+        back_label=label,
+    )
+    if isinstance(exc, ApiError | StarletteHTTPException) and getattr(exc, "headers", None):
+        for name, value in dict(exc.headers or {}).items():  # Retry-After, Allow...
+            response.headers.setdefault(name, value)
+    return response
+
+
+def install_error_pages(app: FastAPI) -> None:
+    """Errors on dashboard pages answer the page above (same status); everything else (the
+    API, `/ui/api/…`) keeps the JSON handler installed before."""
+    for kind in (ApiError, StarletteHTTPException, RequestValidationError):
+        app.add_exception_handler(kind, _page_or(app.exception_handlers[kind]))
+
+    async def csrf_refused(request: Request, exc: Exception) -> Response:
+        if is_page_request(request):
+            return await run_in_threadpool(error_page, request, exc)
         body = {"error": "csrf", "detail": "the form is stale or forged; reload the page"}
         return JSONResponse(body, status_code=403)
 
-    app.add_exception_handler(SignInNeeded, sign_in_needed)
     app.add_exception_handler(CsrfRefused, csrf_refused)
+
+
+def _page_or(json_handler: Any) -> Any:
+    async def handle(request: Request, exc: Exception) -> Response:
+        if is_page_request(request):
+            # valid_session reads Redis: off the event loop, as the pages' own handlers are.
+            return await run_in_threadpool(error_page, request, exc)
+        answer: Response = await json_handler(request, exc)
+        return answer
+
+    return handle
 
 
 # -- sign-in ----------------------------------------------------------------------------------

@@ -18,6 +18,12 @@
     });
   }
 
+  // A fragment's text; an error answer (an HTML page of its own) is no fragment to insert.
+  function fragmentText(response) {
+    if (!response.ok) { throw new Error("HTTP " + response.status); }
+    return response.text();
+  }
+
   function postJson(url, body) {
     return request(url, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
   }
@@ -29,7 +35,7 @@
         if (!details.open || details.dataset.loaded) { return; }
         details.dataset.loaded = "1";
         var box = details.querySelector(".detail");
-        request(details.dataset.detail).then(function (r) { return r.text(); }).then(function (html) {
+        request(details.dataset.detail).then(fragmentText).then(function (html) {
           box.innerHTML = html;
         }).catch(function () { box.textContent = "Could not load the story and deliveries."; delete details.dataset.loaded; });
       });
@@ -46,7 +52,7 @@
     var status = document.getElementById("live-status");
     var url = list.dataset.live;
     function poll() {
-      request(url + "&after=" + newestTime(list)).then(function (r) { return r.text(); }).then(function (html) {
+      request(url + "&after=" + newestTime(list)).then(fragmentText).then(function (html) {
         var holder = document.createElement("ol");
         holder.innerHTML = html;
         var fresh = Array.prototype.filter.call(holder.querySelectorAll("li.alert"), function (li) {
