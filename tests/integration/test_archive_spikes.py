@@ -260,7 +260,7 @@ def test_spike_settings_follow_config_edits_without_a_restart(
         config["watchlists"][0]["spike"] = {"min_stories": 5}
         path.write_text(yaml.safe_dump(config))
         assert wait_until(
-            lambda: watch.watchlists[0].spike == SpikeConfig(min_stories=5), timeout=30
+            lambda: [w.spike for w in watch.watchlists] == [SpikeConfig(min_stories=5)], timeout=30
         )
         assert watch.check(now) == 1, "the edited min_stories is in force"
         del config["watchlists"][0]["spike"]

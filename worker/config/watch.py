@@ -19,6 +19,7 @@ from typing import Any, Generic, TypeVar
 from worker.errors import ConfigError, QueryError
 
 Loaded = TypeVar("Loaded")
+SETTLE_S = 0.2  # a change must hold this long before it is loaded
 Signature = tuple[tuple[str, int, int], ...]
 
 
@@ -71,10 +72,19 @@ class ConfigFileWatcher(Generic[Loaded]):
             if self.every_pass is not None:
                 self._guarded(self.every_pass)
             signature = self._current_signature()
+            if signature != self._signature and not self._settled(signature, stop):
+                continue  # still being written: looked at again on the next pass
             if signature != self._signature or self.requested.is_set() or self._retry:
                 self.requested.clear()
                 self._signature = signature
                 self._retry = not self._guarded(self.reload)
+
+    def _settled(self, signature: Signature | None, stop: threading.Event) -> bool:
+        """The files look the same a moment after a change was seen: an editor or a script that
+        truncates and then writes is not caught halfway (an empty file is a valid config with
+        no feeds and no watchlists, which would be applied)."""
+        stop.wait(SETTLE_S)
+        return self._current_signature() == signature
 
     def _current_signature(self) -> Signature | None:
         """None while the files cannot be looked at (EACCES, ESTALE, a symlink loop): the load
