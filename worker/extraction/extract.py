@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -62,8 +63,9 @@ def extract_article(
         raise ExtractionError(f"not an HTML page: {url}")
     # Everything read from the raw tree is read before trafilatura works on it.
     published_time = page_timestamp(tree) if wanted.date else ""
-    canonical = choose_canonical(url, declared_canonical(tree))
-    language = page_language(tree)
+    metas = meta_contents(tree)
+    canonical = choose_canonical(url, declared_canonical(tree, metas))
+    language = page_language(tree, metas)
     metadata = page_metadata(tree, url, wanted)
     # with_metadata=False: trafilatura's own metadata pass computes fields the worker never uses
     # (categories, tags, license, ...) and ones its feed already gave; page_metadata computes the
@@ -104,22 +106,26 @@ def _as_dict(document: Any) -> dict[str, Any]:
     return dict(document.as_dict())
 
 
-def declared_canonical(tree: lxml.html.HtmlElement) -> str | None:
-    """The URL the page declares as its own: `<link rel=canonical>`, else `og:url`."""
+def declared_canonical(
+    tree: lxml.html.HtmlElement, metas: Mapping[str, str] | None = None
+) -> str | None:
+    """The URL the page declares as its own: `<link rel=canonical>`, else `og:url`.
+    (`metas`: the page's `meta_contents`, when the caller has them already.)"""
     for link in tree.iter("link"):
         rels = (link.get("rel") or "").lower().split()
         if "canonical" in rels and (link.get("href") or "").strip():
             return str(link.get("href")).strip()
-    return _meta_content(tree, "og:url")
+    return (meta_contents(tree) if metas is None else metas).get("og:url")
 
 
-def page_language(tree: lxml.html.HtmlElement) -> str:
+def page_language(tree: lxml.html.HtmlElement, metas: Mapping[str, str] | None = None) -> str:
     """The page's declared language: `<html lang>`, else og:locale, else Content-Language."""
+    found = meta_contents(tree) if metas is None else metas
     candidates = (
         tree.get("lang"),
         tree.get("xml:lang"),  # XHTML; lxml's HTML parser keeps the prefix in the name
-        _meta_content(tree, "og:locale"),
-        _meta_content(tree, "content-language"),
+        found.get("og:locale"),
+        found.get("content-language"),
     )
     for candidate in candidates:
         language = primary_language(candidate)
@@ -137,14 +143,18 @@ def primary_language(tag: str | None) -> str:
     return match.group(1).lower() if match else ""
 
 
-def _meta_content(tree: lxml.html.HtmlElement, name: str) -> str | None:
-    """Content of the first `<meta>` whose property, name or http-equiv is `name`."""
+def meta_contents(tree: lxml.html.HtmlElement) -> dict[str, str]:
+    """Each name a `<meta>` carries (property, name or http-equiv, lower case) -> the content of
+    the first such `<meta>` with a non-empty content: one pass for every lookup of a page."""
+    found: dict[str, str] = {}
     for meta in tree.iter("meta"):
-        keys = (meta.get("property"), meta.get("name"), meta.get("http-equiv"))
         content = (meta.get("content") or "").strip()
-        if content and any(key and key.strip().lower() == name for key in keys):
-            return content
-    return None
+        if not content:
+            continue
+        for key in (meta.get("property"), meta.get("name"), meta.get("http-equiv")):
+            if key:
+                found.setdefault(key.strip().lower(), content)
+    return found
 
 
 def site_of(url: str) -> str:
