@@ -9,7 +9,9 @@ webhook receiver. Items appear one every `--spacing` seconds:
 (b) poll: the entry is added to the feed, and nothing else happens; the scheduler polls at the
     shortest interval the config allows: the feed's `interval` at its minimum (30 s), and
     `scheduler.min_interval` at its minimum (1 s), which adaptive polling reaches on a feed
-    publishing this often (half its publishing rhythm, never under 1 s).
+    publishing this often (half its publishing rhythm, never under 1 s);
+(c) poll-fixed (not in the default modes): the same with `scheduler.adaptive: false`, so the
+    feed is polled every 30 s, the shortest fixed interval a feed may have.
 
 Where the time goes, from stamps on one clock (this machine's): appearance (this bench), queued
 (the items stream entry's id, Redis time), page fetched (the site's log), alert written (the
@@ -177,7 +179,7 @@ def _iso(epoch: float) -> str:
 
 
 def write_config(folder: Path, site: Site, prefix: str, websub_port: int) -> Path:
-    push = site.mode == "push"
+    push, fixed = site.mode == "push", site.mode == "poll-fixed"
     config: dict[str, Any] = {
         "redis_prefix": prefix,
         "data_dir": str(folder / "data"),
@@ -188,7 +190,13 @@ def write_config(folder: Path, site: Site, prefix: str, websub_port: int) -> Pat
             {"id": "hook", "url": site.server.url(f"/{site.mode}/hook"), "secret": SECRET}
         ],
         "fetch": {"allow_private_addresses": True, "timeout": "10s"},
-        "scheduler": {"min_interval": "1s", "host_min_spacing": "0s", "jitter": 0.0},
+        # push: no adaptive polling beside the pushes (a busy feed would be polled every second)
+        "scheduler": {
+            "min_interval": "30m" if push else "1s",
+            "host_min_spacing": "0s",
+            "jitter": 0.0,
+            "adaptive": not fixed,
+        },
         "log": {"format": "json", "level": "info"},
     }
     if push:
@@ -341,7 +349,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=60)
     parser.add_argument("--spacing", type=float, default=2.0, help="seconds between items")
-    parser.add_argument("--modes", default="push,poll")
+    parser.add_argument("--modes", default="push,poll", help="push, poll, poll-fixed")
     parser.add_argument("--redis", help="a Redis to use (keys under a prefix of this run)")
     args = parser.parse_args()
     results = {}

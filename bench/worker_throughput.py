@@ -187,6 +187,8 @@ class Timing:
     wall_s: float
     cpu_s: float
     redis_cpu_s: float = 0.0
+    redis_commands: int = 0  # commands Redis processed during the pass (the worker's)
+    redis_bytes: int = 0  # network bytes in and out of Redis during the pass
 
     @property
     def rate(self) -> float:
@@ -206,9 +208,14 @@ def bare(pages: list[Page], fast: bool) -> int:
     return done
 
 
-def redis_cpu(client: Any) -> float:
-    info = client.info("cpu")
-    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+def redis_counters(client: Any) -> tuple[float, int, int]:
+    """(CPU seconds, commands processed, network bytes in + out) of the Redis server so far."""
+    cpu, stats = client.info("cpu"), client.info("stats")
+    return (
+        float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"]),
+        int(stats["total_commands_processed"]),
+        int(stats["total_net_input_bytes"]) + int(stats["total_net_output_bytes"]),
+    )
 
 
 def worker_pass(
@@ -227,15 +234,18 @@ def worker_pass(
             polled = SchedulerRole.build(rt).run_once()
             queued = rt.client.xlen(rt.keys.items_stream)
             role = WorkerRole.build(rt)
-            before = redis_cpu(rt.client)
+            before = redis_counters(rt.client)
             if profile is None:
                 timing = timed(lambda: role.loop.run_until_drained(0.0))
             else:
                 timing = timed(lambda: profiled_drain(role, profile))
-            spent = redis_cpu(rt.client) - before
+            after = redis_counters(rt.client)
             if timing.count != queued or queued == 0:
                 raise SystemExit(f"worker processed {timing.count} of {queued} queued ({polled})")
-            return Timing(timing.count, timing.wall_s, timing.cpu_s, spent)
+            cpu, commands, traffic = (a - b for a, b in zip(after, before, strict=True))
+            return Timing(
+                timing.count, timing.wall_s, timing.cpu_s, cpu, int(commands), int(traffic)
+            )
         finally:
             rt.close()
 
@@ -337,8 +347,18 @@ def report(results: dict[str, list[Timing]], pages: int, rounds: int) -> None:
             "ratio_cpu_vs_bare": round(bare_cpu / cpu, 3),
             "ratio_cpu_vs_bare_fast": round(fast_cpu / cpu, 3),
             "redis_cpu_ms_per_item": round(redis_ms, 3),
+            "redis_commands_per_item": round(
+                median([t.redis_commands / t.count for t in timings]), 1
+            ),
+            "redis_bytes_per_item": round(median([t.redis_bytes / t.count for t in timings])),
             "rates": [round(t.rate, 2) for t in timings],
         }
+    for name in (n for n in results if n.startswith("worker")):
+        row = figures[name]
+        print(
+            f"{name}: Redis {row['redis_commands_per_item']} commands and"
+            f" {row['redis_bytes_per_item']} bytes (in + out) per item"
+        )
     print(json.dumps(figures))
 
 
