@@ -30,7 +30,9 @@ class BenchRedis:
         if self.owned:
             client.flushdb()
             return
-        stale = list(client.scan_iter(match=f"{{{self.prefix}:*", count=1000))
+        # Benches key their passes under prefixes that extend this run's random one
+        # ("<prefix>m0", "<prefix>push"): every key of this run starts with "{<prefix>".
+        stale = list(client.scan_iter(match=f"{{{self.prefix}*", count=1000))
         for start in range(0, len(stale), 1000):
             client.delete(*stale[start : start + 1000])
 

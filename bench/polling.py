@@ -171,6 +171,39 @@ def run_cycle(
     return {"wall_s": wall, "process_cpu_s": cpu, "jobs": scheduler.samples}
 
 
+def redis_counters(client: redis.Redis) -> dict[str, float]:
+    cpu: Any = client.info("cpu")
+    stats: Any = client.info("stats")
+    memory: Any = client.info("memory")
+    return {
+        "cpu_s": float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"]),
+        "commands": float(stats["total_commands_processed"]),
+        "bytes": float(stats["total_net_input_bytes"]) + float(stats["total_net_output_bytes"]),
+        "memory": float(memory["used_memory"]),
+    }
+
+
+def redis_per_feed(
+    empty: dict[str, float],
+    before: dict[str, float],
+    after: dict[str, float],
+    feeds: int,
+    client: redis.Redis,
+    keys: Keys,
+) -> dict[str, float]:
+    """Redis's side of the measured cycle per feed poll (CPU, commands, bytes in + out), and the
+    memory each feed holds after two polls (its state and seen-entry index; the queued items,
+    left unconsumed here, are taken out)."""
+    queued = float(client.memory_usage(keys.items_stream, samples=0) or 0)
+    return {
+        "redis_cpu_ms_per_poll": round((after["cpu_s"] - before["cpu_s"]) / feeds * 1000, 4),
+        "redis_commands_per_poll": round((after["commands"] - before["commands"]) / feeds, 2),
+        "redis_bytes_per_poll": round((after["bytes"] - before["bytes"]) / feeds),
+        "redis_memory_per_feed": round((after["memory"] - empty["memory"] - queued) / feeds),
+        "items_stream_bytes_per_item": round(queued / (feeds * (ITEMS + 0.1))),
+    }
+
+
 def per_status(samples: list[tuple[str, float]], status: str) -> list[float]:
     return [s for st, s in samples if st == status]
 
@@ -217,9 +250,13 @@ def measure(
     limits = FetchLimits(timeout_s=30, allow_private_addresses=True)
     with Fetcher(limits) as fetcher:
         poller = MeasuredPoller(client, keys, fetcher, policy, get_logger(), time.time)
+        empty = redis_counters(client)
         warm = run_cycle(poller, client, keys, feeds, args.concurrency)  # first sight: all new
         cycle.value = 1
+        before = redis_counters(client)
         measured = run_cycle(poller, client, keys, feeds, args.concurrency)
+        after = redis_counters(client)
+    measured["redis"] = redis_per_feed(empty, before, after, args.feeds, client, keys)
     changed_bodies = [feed_body(n, ITEMS + 1) for n in range(args.feeds) if n % 10 == 1]
     baseline = feedparser_cpu(changed_bodies)
     with_base = feedparser_cpu(changed_bodies, feeds[1].url)
@@ -256,6 +293,7 @@ def report(
             statistics.mean(per_status(jobs, "new_items")) / baseline_s, 3
         ),
         "process_cpu_per_feed_ms": round(measured["process_cpu_s"] / feeds * 1000, 3),
+        **measured["redis"],
     }
     print(f"{'measure':<28}{'value':>12}")
     for name, value in figures.items():

@@ -11,9 +11,15 @@ pauses writes on a Redis Cluster.
    cluster-node-timeout 2 s): a client writes to a key every 10 ms; the master of its slot is
    SIGKILLed; the pause is the time from the kill to the first successful write after it.
 
-Not measured here (not built): throughput with 1, 2 and 3 worker processes.
+3. Throughput (`--throughput`): 1, 2 and 3 `wirewatch worker` processes over the 181 corpus
+   pages (served by a local server in a process of its own; feed entries with title, author and
+   time, as in bench/worker_throughput.py), on one Redis (embedded unless --redis) and on the
+   local cluster: the workers are started and hold their leases, then all items are queued at
+   once; the figure is items / time until the group has every one acked, with the CPU the
+   workers' processes and Redis spent (read from /proc and INFO).
 
-Usage: .venv/bin/python bench/scaleout.py [--trials 5] [--redis URL]
+Usage: .venv/bin/python bench/scaleout.py [--trials 5] [--redis URL] [--skip-cluster]
+       .venv/bin/python bench/scaleout.py --throughput [--rounds 2] [--redis URL] [--skip-cluster]
 Prints a table and ends with one line holding a JSON object of the figures.
 """
 
@@ -201,6 +207,168 @@ def _write(client: Any, key: str) -> bool:
     return True
 
 
+THROUGHPUT_WATCHLISTS = [
+    {"id": f"w{n}", "query": q}
+    for n, q in enumerate(["NATO", "election", "climate", "police", "Google", "bitcoin"])
+]
+
+
+def throughput_config(folder: Path, prefix: str) -> Path:
+    config = {
+        "redis_prefix": prefix,
+        "data_dir": str(folder / "data"),
+        "watchlists": THROUGHPUT_WATCHLISTS,
+        "fetch": {"allow_private_addresses": True},
+        # every page is on one host here; a real deployment spreads its pages over many
+        "scheduler": {"host_min_spacing": "0s", "host_max_concurrent": 64},
+        "log": {"format": "json", "level": "info"},
+    }
+    path = folder / "wirewatch.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    return path
+
+
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a running process, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def redis_cpu_s(client: Any, ports: list[int] | None) -> float | None:
+    """The Redis servers' CPU seconds so far (every node of a cluster), None if unreadable."""
+    try:
+        nodes = [redis.Redis(port=p) for p in ports] if ports else [client]
+        total = 0.0
+        for node in nodes:
+            info = node.info("cpu")
+            total += float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+        return total
+    except redis.RedisError:
+        return None
+
+
+def all_acked(client: Any, stream: str, last_id: str) -> bool:
+    try:
+        groups: Any = client.xinfo_groups(stream)
+    except redis.ResponseError:
+        return False
+    for group in groups:
+        if group["name"] in (ITEMS_GROUP, ITEMS_GROUP.encode()):
+            delivered = group["last-delivered-id"]
+            delivered = delivered.decode() if isinstance(delivered, bytes) else delivered
+            return bool(delivered == last_id and int(group["pending"]) == 0)
+    return False
+
+
+def throughput_trial(
+    url: str, client: Any, prefix: str, site: str, pages: list[Any], workers: int,
+    node_ports: list[int] | None,
+) -> dict[str, float] | None:  # fmt: skip
+    keys = Keys(prefix)
+    with tempfile.TemporaryDirectory() as folder:
+        config = throughput_config(Path(folder), prefix)
+        names = [f"{prefix}-w{k}" for k in range(workers)]
+        processes = [start_worker(name, config, url) for name in names]
+        try:
+            leases = keys.instance_leases("worker")
+            up = lambda: all(client.zscore(leases, n) is not None for n in names)  # noqa: E731
+            if wait_for(up, 120, step=0.1) is None:
+                return None
+            time.sleep(1.0)
+            cpu_before = sum(process_cpu_s(p.pid) for p in processes)
+            redis_before = redis_cpu_s(client, node_ports)
+            pipe = client.pipeline(transaction=False)
+            for n, page in enumerate(pages):
+                item = FeedItem(
+                    f"{site}/feed.xml", "bench", f"{prefix}-{n}", site + page.path, page.title,
+                    author=page.author, published_at=page.published.isoformat(),
+                )  # fmt: skip
+                pipe.xadd(keys.items_stream, {"item": item.to_json()})
+            ids = pipe.execute()
+            last = ids[-1].decode() if isinstance(ids[-1], bytes) else ids[-1]
+            started = time.monotonic()
+            elapsed = wait_for(lambda: all_acked(client, keys.items_stream, last), 600, 0.05)
+            if elapsed is None:
+                return None
+            elapsed = time.monotonic() - started
+            cpu = sum(process_cpu_s(p.pid) for p in processes) - cpu_before
+            redis_after = redis_cpu_s(client, node_ports)
+            redis_spent = (
+                redis_after - redis_before
+                if redis_after is not None and redis_before is not None
+                else float("nan")
+            )
+            return {"per_s": len(pages) / elapsed, "cpu_ms": cpu / len(pages) * 1000,
+                    "redis_cpu_ms": redis_spent / len(pages) * 1000}  # fmt: skip
+        finally:
+            for process in processes:
+                if process.poll() is None:
+                    process.terminate()
+            for process in processes:
+                try:
+                    process.wait(60)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+
+
+def throughput(rounds: int, url: str | None, cluster: bool) -> dict[str, dict[str, Any]]:
+    from bench.worker_throughput import load_pages, start_site
+
+    pages = load_pages()
+    server, site = start_site(pages)
+    results: dict[str, dict[str, Any]] = {}
+    try:
+        with bench_redis(url) as target:
+            client = open_client(target.url)
+            _throughput_on("one server", target.url, client, target.prefix, site, pages,
+                           rounds, None, results)  # fmt: skip
+            target.clear(client)
+            client.close()
+        if cluster:
+            with tempfile.TemporaryDirectory() as folder:
+                local = LocalCluster(Path(folder)).start()
+                try:
+                    client = open_client(local.url)
+                    _throughput_on("cluster (3+3)", local.url, client, "bench", site, pages,
+                                   rounds, local.masters(), results)  # fmt: skip
+                    client.close()
+                finally:
+                    local.stop()
+    finally:
+        server.terminate()
+        server.join()
+    return results
+
+
+def _throughput_on(
+    label: str, url: str, client: Any, prefix: str, site: str, pages: list[Any], rounds: int,
+    ports: list[int] | None, results: dict[str, dict[str, Any]],
+) -> None:  # fmt: skip
+    for workers in (1, 2, 3):
+        trials = []
+        for round_ in range(rounds):
+            name = f"{prefix}tp{workers}r{round_}"
+            trial = throughput_trial(url, client, name, site, pages, workers, ports)
+            print(f"{label}, {workers} workers, round {round_ + 1}: {trial}", file=sys.stderr)
+            if trial is not None:
+                trials.append(trial)
+        if trials:
+            results[f"{label}, {workers} worker{'s' if workers > 1 else ''}"] = {
+                key: round(statistics.median(t[key] for t in trials), 2) for key in trials[0]
+            } | {"rounds": len(trials)}
+
+
+def report_throughput(results: dict[str, dict[str, Any]]) -> None:
+    print(f"{'setup':<32} {'items/s':>8} {'x 1 worker':>10} {'worker CPU ms/item':>19}"
+          f" {'Redis CPU ms/item':>18}")  # fmt: skip
+    for label, row in results.items():
+        single = results.get(label.split(",")[0] + ", 1 worker", row)
+        print(f"{label:<32} {row['per_s']:8.1f} {row['per_s'] / single['per_s']:10.2f}"
+              f" {row['cpu_ms']:19.1f} {row['redis_cpu_ms']:18.2f}")  # fmt: skip
+    print(json.dumps(results))
+
+
 def median(values: list[float | None]) -> float | None:
     measured = [v for v in values if v is not None]
     return round(statistics.median(measured), 2) if measured else None
@@ -211,7 +379,12 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=5)
     parser.add_argument("--redis", help="a Redis URL (default: an embedded server of its own)")
     parser.add_argument("--skip-cluster", action="store_true")
+    parser.add_argument("--throughput", action="store_true", help="measure only throughput")
+    parser.add_argument("--rounds", type=int, default=2, help="throughput rounds per setup")
     args = parser.parse_args()
+    if args.throughput:
+        report_throughput(throughput(args.rounds, args.redis, not args.skip_cluster))
+        return
     recoveries = recovery(args.trials, args.redis, signal.SIGKILL)
     frozen = recovery(args.trials, args.redis, signal.SIGSTOP)
     pauses = [] if args.skip_cluster else failover_pauses(args.trials)

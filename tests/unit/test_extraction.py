@@ -8,12 +8,14 @@ import json
 from typing import Any
 
 import pytest
+from trafilatura import bare_extraction, load_html
 
 from tests.support.corpus import require_corpus
 from worker.errors import ExtractionError
 from worker.extraction import ExtractedPage, extract_article
 from worker.extraction.decode import decode_html, sniff_meta_charset
 from worker.extraction.extract import primary_language
+from worker.extraction.metadata import Wanted
 from worker.extraction.scoring import token_f1
 
 GERMAN = (
@@ -65,6 +67,30 @@ def test_corpus_page_text_matches_ground_truth(sha: str, site: str, language: st
     assert result.site == site
     assert result.language == language
     assert result.published_at[:2] in ("20", "")
+
+
+@pytest.mark.parametrize("sha", [sha for sha, _, _ in CORPUS_PAGES])
+def test_corpus_page_metadata_is_trafilaturas_and_asked_only_when_wanted(sha: str) -> None:
+    """The metadata the worker computes itself (worker/extraction/metadata.py) is what
+    trafilatura's full metadata pass gives; fields not wanted are not looked for."""
+    truth = _ground_truth()[sha]
+    html = gzip.decompress((require_corpus("articles") / "html" / f"{sha}.html.gz").read_bytes())
+    tree = load_html(decode_html(html, None))
+    full = bare_extraction(tree, url=truth["url"], with_metadata=True, fast=True).as_dict()
+    result = extract_article(html, truth["url"])
+    assert (result.title, result.author, result.published_at, result.text) == (
+        (full["title"] or "").strip(),
+        (full["author"] or "").strip(),
+        full["date"] or "",
+        full["text"].strip(),
+    )
+    bare = extract_article(html, truth["url"], wanted=Wanted(title=False, author=False, date=False))
+    assert (bare.title, bare.author, bare.published_at, bare.published_time) == ("", "", "", "")
+    assert (bare.text, bare.canonical_url, bare.language) == (
+        result.text,
+        result.canonical_url,
+        result.language,
+    )
 
 
 def test_corpus_page_declared_canonical_wins_over_fetched_url() -> None:

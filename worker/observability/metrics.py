@@ -16,6 +16,7 @@ Histograms are kept as cumulative `_bucket{le=…}` counters plus `_sum` and `_c
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 import time
@@ -86,6 +87,23 @@ def field_name(name: str, labels: Mapping[str, str]) -> str:
     return f"{name}\t{json.dumps(sorted(labels.items()), separators=(',', ':'))}"
 
 
+@functools.lru_cache(maxsize=1024)
+def _histogram_fields(
+    name: str, labels: tuple[tuple[str, str], ...]
+) -> tuple[str, str, tuple[tuple[float, str], ...]]:
+    """The hash fields of one histogram series (sum, count, each bucket with its bound), built
+    once per series: building them on every observation was a measurable share of the worker's
+    time per article (three observations each, bench/worker_throughput.py --profile)."""
+    spec = CATALOGUE[name]
+    base = name.removesuffix("_seconds") + "_seconds"
+    known = dict(labels)
+    buckets = tuple(
+        (bound, field_name(f"{base}_bucket", {**known, "le": _le(bound)}))
+        for bound in (*spec.buckets, float("inf"))
+    )
+    return field_name(f"{base}_sum", known), field_name(f"{base}_count", known), buckets
+
+
 def parse_field(field: str) -> tuple[str, dict[str, str]]:
     name, _, labels = field.partition("\t")
     return name, dict(json.loads(labels or "[]"))
@@ -106,13 +124,9 @@ class RoleMetrics:
         self._add(field_name(name, labels), amount)
 
     def observe(self, name: str, seconds: float, **labels: str) -> None:
-        spec = CATALOGUE[name]
-        base = name.removesuffix("_seconds") + "_seconds"
-        updates = [(field_name(f"{base}_sum", labels), seconds)]
-        updates.append((field_name(f"{base}_count", labels), 1.0))
-        for bound in (*spec.buckets, float("inf")):
-            if seconds <= bound:
-                updates.append((field_name(f"{base}_bucket", {**labels, "le": _le(bound)}), 1.0))
+        sum_key, count_key, buckets = _histogram_fields(name, tuple(sorted(labels.items())))
+        updates = [(sum_key, seconds), (count_key, 1.0)]
+        updates += [(key, 1.0) for bound, key in buckets if seconds <= bound]
         with self._lock:
             for key, amount in updates:
                 self._deltas[key] = self._deltas.get(key, 0.0) + amount
