@@ -73,6 +73,25 @@ def cluster_client(url: str) -> Client:
     )
 
 
+def async_client(url: str) -> Any:
+    """An asyncio client for `url` (one server or a cluster, as `open_client`) that returns
+    bytes, not str: the web role's hot paths pass Redis' replies on without decoding them."""
+    import redis.asyncio
+
+    if not is_cluster_url(url):
+        return redis.asyncio.Redis.from_url(url, health_check_interval=30)
+    first = url.split(",", 1)[0]
+    parts = urlsplit(first.replace("+cluster", "", 1))
+    host, port = cluster_nodes(url)[0]
+    return redis.asyncio.RedisCluster(
+        host=host,
+        port=port,
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password else None,
+        ssl=url.startswith("rediss+"),
+    )
+
+
 def redact_url(url: str) -> str:
     """The URL without its password, for logs and messages."""
     if "@" not in url:

@@ -6,9 +6,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import redis.asyncio
 from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
 
+from worker.alerts.index import AsyncPageReader
+from worker.queue.connection import async_client
+from worker.rules.frequency import frequencies
 from worker.web import (
     alert_feeds,
     alerts_api,
@@ -37,7 +40,11 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 def create_app(ctx: WebContext) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        ctx.aclient = redis.asyncio.Redis.from_url(ctx.redis_url, decode_responses=True)
+        ctx.aclient = async_client(ctx.redis_url)
+        ctx.pages = AsyncPageReader(ctx.aclient, ctx.keys)
+        # The matcher's word-frequency table loads on first use (most of a second): now, not
+        # in the first POST /match.
+        await run_in_threadpool(frequencies)
         try:
             yield
         finally:
