@@ -74,3 +74,8 @@ class ExtractionError(WirewatchError):
 
 class QueueError(WirewatchError):
     """Redis could not be reached or refused an operation."""
+
+
+class InstanceNameTaken(WirewatchError):
+    """Another live process holds this instance name's lease: two processes under one name
+    would read each other's pending entries as their own."""

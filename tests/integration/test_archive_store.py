@@ -121,6 +121,24 @@ def test_watchlist_filter_and_story_times(archive: ArchiveStore) -> None:
     assert archive.watchlist_stories("nato", 0) == [(T0 + 1, "st_a"), (T0 + 2, "st_a")]
 
 
+def test_feed_days_count_articles_per_feed_and_utc_day(archive: ArchiveStore) -> None:
+    day = 86400 * 20_000
+    archive.add(
+        [
+            article(1, day + 10, feed_url="https://a.example/feed"),
+            article(2, day + 86399, feed_url="https://a.example/feed"),
+            article(3, day + 86400, feed_url="https://a.example/feed"),
+            article(4, day + 5, feed_url="https://b.example/feed"),
+            article(5, day - 1, feed_url="https://b.example/feed"),
+        ]
+    )
+    assert sorted(archive.feed_days(day)) == [
+        ("https://a.example/feed", 20_000, 2),
+        ("https://a.example/feed", 20_001, 1),
+        ("https://b.example/feed", 20_000, 1),
+    ]
+
+
 def test_pruning_removes_old_articles_from_every_index(archive: ArchiveStore) -> None:
     archive.add([article(n, T0 + n * 3600, text="nato", watchlists=("nato",)) for n in range(10)])
     assert archive.prune(T0 + 4 * 3600) == 4

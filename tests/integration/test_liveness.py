@@ -7,13 +7,16 @@ records naming a process of this machine that has exited (a real one, started an
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import time
 
+import pytest
 import redis
 
 from worker.alerts.store import DeliveryStore, Target
+from worker.errors import InstanceNameTaken
 from worker.ops.status import instances_status
 from worker.queue.keys import Keys
 from worker.queue.liveness import Heartbeat, Instance, Registry, proven_dead
@@ -252,3 +255,41 @@ def test_an_entry_that_failed_is_tried_again_soon_not_after_claim_idle(
     assert c.read(10, None) == [], "not at once"
     time.sleep(0.3)
     assert numbers(c.read(10, None)) == ["0"]
+
+
+class Warnings:
+    def __init__(self) -> None:
+        self.events: list[str] = []
+
+    def warning(self, event: str, **fields: object) -> None:
+        self.events.append(event)
+
+
+def elsewhere(name: str) -> Instance:
+    """An instance of another machine: only its lease says whether it lives."""
+    return dataclasses.replace(instance(name), machine="another-machine", pid=1)
+
+
+def test_a_second_live_process_under_one_name_is_refused(client: redis.Redis, keys: Keys) -> None:
+    reg = Registry(client, keys, "worker", lease_s=1.0)
+    other = Heartbeat(reg, elsewhere("w-twice"), Log()).start()  # renews every 0.2 s
+    log = Warnings()
+    try:
+        with pytest.raises(InstanceNameTaken, match="w-twice"):
+            Heartbeat(reg, instance("w-twice"), log).start()
+    finally:
+        other.close()
+    assert log.events == ["instance_name_held"]
+
+
+def test_a_name_whose_holder_stopped_beating_is_taken_once_its_lease_runs_out(
+    client: redis.Redis, keys: Keys
+) -> None:
+    reg = Registry(client, keys, "worker", lease_s=1.0)
+    reg.beat(elsewhere("w-restarted"))  # crashed on another machine, its lease still runs
+    beat = Heartbeat(reg, instance("w-restarted"), Warnings()).start()
+    try:
+        holder = reg.holder("w-restarted")
+        assert holder is not None and holder.instance.same_process(instance("w-restarted"))
+    finally:
+        beat.close()

@@ -81,9 +81,11 @@ def test_with_no_token_on_loopback_every_call_is_allowed(
     assert created.status_code == 201
 
 
-def test_refuses_to_listen_off_loopback_without_a_token(redis_url: str, prefix: str) -> None:
+def test_refuses_to_listen_off_loopback_without_a_token(
+    redis_url: str, prefix: str, client: redis.Redis
+) -> None:
     settings = web_settings(redis_url, prefix, web={"tokens": [], "listen": "0.0.0.0:18080"})
-    ctx = WebContext.build(settings, redis.Redis.from_url(redis_url), Keys(prefix), get_logger())
+    ctx = WebContext.build(settings, client, Keys(prefix), get_logger())
 
     with pytest.raises(ConfigError) as caught:
         check_exposure(ctx)

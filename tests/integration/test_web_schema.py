@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import redis
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import (
@@ -20,6 +19,7 @@ from schemathesis.checks import (
 )
 
 from tests.support.web import ADMIN, RunningWeb, add_alerts, web_settings
+from worker.queue.connection import open_client
 from worker.queue.keys import Keys
 
 CHECKS = [
@@ -42,7 +42,7 @@ def running(redis_url: str) -> Iterator[RunningWeb]:
     with RunningWeb(web_settings(redis_url, prefix, **config)) as web:
         add_alerts(web.client, Keys(prefix), "nato", 20, notify=["hook"])
         yield web
-    conn = redis.Redis.from_url(redis_url)
+    conn = open_client(redis_url)  # a cluster client on a cluster URL
     stale = list(conn.scan_iter(match=f"{{{prefix}:*"))
     if stale:
         conn.delete(*stale)

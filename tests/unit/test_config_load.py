@@ -182,7 +182,7 @@ BAD = [
     (
         "\nsources: []\n",
         "2: sources: unknown key; expected one of: redis_url, redis_prefix, data_dir, feeds, watchlists,"
-        " webhooks, delivery, fetch, scheduler, worker, dedupe, websub, archive, web, log",
+        " webhooks, delivery, fetch, scheduler, worker, queue, dedupe, websub, archive, web, log",
     ),
     ("log:\n  level: info\n  level: debug\n", "3: log.level: key 'level' appears twice in one mapping (first on line 2)"),
 ]  # fmt: skip

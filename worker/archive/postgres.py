@@ -148,6 +148,15 @@ class PostgresArchive:
             ).fetchall()
         return [(float(at), str(story)) for at, story in rows]
 
+    def feed_days(self, since: float) -> list[tuple[str, int, int]]:
+        with self.db.transaction():
+            rows = self.db.execute(
+                "SELECT feed_url, floor(processed_at / 86400)::bigint AS day, count(*)"
+                " FROM archive_articles WHERE processed_at >= %s GROUP BY feed_url, day",
+                (since,),
+            ).fetchall()
+        return [(str(url), int(day), int(n)) for url, day, n in rows]
+
     def prune(self, before: float) -> int:
         with self.db.transaction():
             cursor = self.db.execute(

@@ -216,3 +216,46 @@ class SpikeWatch:
 def stories_per_bucket(events: Sequence[tuple[float, str]], bucket_s: float) -> Counter[int]:
     """Distinct stories per bucket index (for reports and benchmarks)."""
     return Counter({k: len(v) for k, v in bucket_counts(events, bucket_s).items()})
+
+
+_MAX_THRESHOLD = 100_000
+
+
+def spike_threshold(rate: float, config: SpikeConfig) -> int:
+    """The fewest stories a bucket expecting `rate` needs to be a spike."""
+    count = max(config.min_stories, math.floor(rate))
+    while count < _MAX_THRESHOLD and poisson_upper_tail(count, rate) >= config.sensitivity:
+        count += 1
+    return count
+
+
+@dataclass(frozen=True)
+class BucketPoint:
+    bucket_start: float
+    stories: int
+    expected: float | None  # None before a day of history
+    threshold: int | None
+    spike: bool
+
+
+def bucket_series(
+    events: Sequence[tuple[float, str]], now: float, config: SpikeConfig, count: int
+) -> list[BucketPoint]:
+    """The last `count` buckets up to the one holding `now`: each one's stories and the
+    baseline the detector held for it (λ and the spike threshold), as `judge` saw it at the
+    bucket's end (for the dashboard)."""
+    b = config.bucket
+    now_bucket = int(now // b)
+    points = []
+    for k in range(now_bucket - count + 1, now_bucket + 1):
+        moment = min(now, (k + 1) * b - 0.001)
+        verdict = judge([e for e in events if e[0] <= moment], moment, config)
+        if verdict is None:
+            stories = len({s for at, s in events if int(at // b) == k})
+            points.append(BucketPoint(k * b, stories, None, None, False))
+            continue
+        threshold = spike_threshold(verdict.expected, config)
+        points.append(
+            BucketPoint(k * b, verdict.stories, verdict.expected, threshold, verdict.spike)
+        )
+    return points

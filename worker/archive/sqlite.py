@@ -156,6 +156,14 @@ class SqliteArchive:
         ).fetchall()
         return [(float(at), str(story)) for at, story in rows]
 
+    def feed_days(self, since: float) -> list[tuple[str, int, int]]:
+        rows = self.db.execute(
+            "SELECT feed_url, CAST(processed_at / 86400 AS INTEGER) AS day, count(*)"
+            " FROM articles WHERE processed_at >= ? GROUP BY feed_url, day",
+            (since,),
+        ).fetchall()
+        return [(str(url), int(day), int(n)) for url, day, n in rows]
+
     def prune(self, before: float) -> int:
         with self._transaction():
             old = "SELECT id FROM articles WHERE processed_at < ?"

@@ -42,6 +42,10 @@ class ArchiveStore(Protocol):
     def watchlist_stories(self, watchlist: str, since: float) -> list[tuple[float, str]]:
         """(processed_at, story id) of every article `watchlist` matched since `since`."""
 
+    def feed_days(self, since: float) -> list[tuple[str, int, int]]:
+        """(feed URL, UTC day number, articles) for each feed and day with articles processed
+        since `since` (the dashboard's items per day)."""
+
     def prune(self, before: float) -> int:
         """Delete the articles processed before `before`; returns how many."""
 

@@ -24,7 +24,6 @@ from worker.observability.logging import get_logger, writes_json
 from worker.observability.metrics import start_reporter
 from worker.queue.connection import open_client, resolve_redis
 from worker.queue.liveness import INSTANCE_ENV
-from worker.roles.runtime import consumer_name
 
 ROLE_HELP = {
     "scheduler": "poll feeds and queue new items",
@@ -89,9 +88,8 @@ def cmd_role(args: argparse.Namespace) -> int:
         rt.config_signature = args.config_signature
         rt.instance = args.name or os.environ.get(INSTANCE_ENV) or None
         reload_on_sighup(rt.reload_requested)
-        # Counters and a heartbeat to Redis every second, for /metrics and /readyz (web role).
-        instance = consumer_name(args.command, rt.instance)
-        report_until_done = start_reporter(rt.client, rt.keys, args.command, instance, rt.log)
+        # Counters to Redis every second, for /metrics (web role); liveness is the lease's.
+        report_until_done = start_reporter(rt.client, rt.keys, rt.log)
         try:
             runner(rt, stop)
         finally:

@@ -295,6 +295,14 @@ class WorkerConfig(_Section):
     max_attempts: Annotated[int, Field(ge=1)] = 5
 
 
+class QueueConfig(_Section):
+    """The Redis queue between the roles."""
+
+    # Shards of the items stream (with its seen sets, failure counts and dead letters), each
+    # under its own hash tag: on a Redis Cluster they spread over the nodes. 1: one stream.
+    partitions: Annotated[int, Field(ge=1, le=1024)] = 1
+
+
 def listen_address(value: str) -> tuple[str, int]:
     """`host:port` (`[::]:8470` for IPv6) -> (host, port); ValueError when it is not one."""
     host, sep, port = value.strip().rpartition(":")
@@ -399,6 +407,7 @@ class Settings(_Section):
     fetch: FetchConfig = Field(default_factory=FetchConfig)
     scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
     worker: WorkerConfig = Field(default_factory=WorkerConfig)
+    queue: QueueConfig = Field(default_factory=QueueConfig)
     dedupe: DedupeConfig = Field(default_factory=DedupeConfig)
     websub: WebSubConfig = Field(default_factory=WebSubConfig)
     archive: ArchiveConfig = Field(default_factory=ArchiveConfig)

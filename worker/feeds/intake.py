@@ -19,7 +19,8 @@ from worker.feeds.newitems import (
     newest_first,
 )
 from worker.queue.connection import Client
-from worker.queue.keys import Keys, short_hash
+from worker.queue.keys import Keys, shard_of, short_hash
+from worker.queue.partitions import ItemShards
 from worker.records import FeedItem
 
 # KEYS: the feed's seen set, the index of earlier versions (all feeds), the items stream.
@@ -56,6 +57,7 @@ class IntakeLimits:
     retention_s: float  # an entry absent from its feed this long is forgotten
     max_new_items: int = DEFAULT_MAX_NEW_ITEMS  # queued per call, newest first (newitems.py)
     max_item_bytes: int = DEFAULT_MAX_ITEM_BYTES  # JSON of one queued item; longer text trimmed
+    partitions: int = 1  # items shards (`queue.partitions`): a feed's entries go to its own
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,9 @@ class EntryIntake:
         self.limits = limits
         self.log = log
         self._enqueue = client.register_script(_ENQUEUE_NEW)
+        # Item partition counts used before this one: a feed's seen set may be in another shard.
+        counts = ItemShards(client, keys, limits.partitions).used()
+        self._other_counts = sorted(counts - {limits.partitions})
 
     def enqueue(
         self,
@@ -106,7 +111,9 @@ class EntryIntake:
             return Queued(0, 0)
         now = self.clock()
         members = [seen_member(item) for item in items]
-        seen = self._seen(feed_url, members, formers)
+        shard = shard_of(feed_url, self.limits.partitions)
+        moved = self._former_seen_sets(feed_url, shard)
+        seen = self._seen(feed_url, members, formers, moved)
         unseen = [i for i, was_seen in enumerate(seen) if not was_seen]
         chosen = newest_first(items, unseen, self.limits.max_new_items)
         args: list[Any] = [now, now - self.limits.retention_s, keep, short_hash(feed_url)]
@@ -117,24 +124,61 @@ class EntryIntake:
                 args += [member, ""]
         for member in also_seen:
             args += [member, ""]
-        keys = [self.keys.feed_seen(feed_url), self.keys.seen_entries, self.keys.items_stream]
-        return Queued(int(self._enqueue(keys=keys, args=args)), chosen.deferred)
+        keys = [
+            self.keys.feed_seen_in(shard, feed_url),
+            self.keys.seen_entries_of(shard),
+            self.keys.items_stream_of(shard),
+        ]
+        queued = Queued(int(self._enqueue(keys=keys, args=args)), chosen.deferred)
+        self._forget(moved)
+        return queued
 
-    def _seen(self, feed_url: str, members: Sequence[str], formers: Sequence[str]) -> list[bool]:
+    def _former_seen_sets(self, feed_url: str, shard: int) -> list[str]:
+        """The feed's seen sets in the shards other partition counts put it in (still there
+        until its first intake under this count moves what they hold)."""
+        others = {shard_of(feed_url, n) for n in self._other_counts} - {shard}
+        if not others:
+            return []
+        names = [self.keys.feed_seen_in(k, feed_url) for k in sorted(others)]
+        pipe = self.client.pipeline(transaction=False)
+        for name in names:
+            pipe.exists(name)
+        return [name for name, found in zip(names, pipe.execute(), strict=True) if found]
+
+    def _forget(self, moved: Sequence[str]) -> None:
+        """Delete former seen sets once what they held is in the feed's current one."""
+        if moved:
+            pipe = self.client.pipeline(transaction=False)
+            for name in moved:
+                pipe.delete(name)
+            pipe.execute()
+
+    def _seen(
+        self,
+        feed_url: str,
+        members: Sequence[str],
+        formers: Sequence[str],
+        moved: Sequence[str] = (),
+    ) -> list[bool]:
         """Whether each member, or its former identity, is in the feed's seen set or in the
         index of earlier versions (as `<feed hash>:<entry hash>`). A few members with no former
-        are not looked up (the script checks each again before queueing)."""
+        are not looked up (the script checks each again before queueing). `moved` are the
+        feed's seen sets under earlier partition counts: a member in one counts as seen."""
         wanted = [f for f in formers if f]
         few = min(_SERIALISE_WITHOUT_LOOKUP, self.limits.max_new_items)
-        if len(members) <= few and not wanted:
+        if len(members) <= few and not wanted and not moved:
             return [False] * len(members)
         feed_part = short_hash(feed_url)
         names = [*members, *wanted]
+        shard = shard_of(feed_url, self.limits.partitions)
         pipe = self.client.pipeline(transaction=False)
-        pipe.zmscore(self.keys.feed_seen(feed_url), names)
-        pipe.zmscore(self.keys.seen_entries, [f"{feed_part}:{name}" for name in names])
-        in_feed, in_legacy = pipe.execute()
-        found = [a is not None or b is not None for a, b in zip(in_feed, in_legacy, strict=True)]
+        pipe.zmscore(self.keys.feed_seen_in(shard, feed_url), names)
+        pipe.zmscore(self.keys.seen_entries_of(shard), [f"{feed_part}:{name}" for name in names])
+        for former_set in moved:
+            pipe.zmscore(former_set, names)
+        in_feed, in_legacy, *in_moved = pipe.execute()
+        lookups = [in_feed, in_legacy, *in_moved]
+        found = [any(s is not None for s in scores) for scores in zip(*lookups, strict=True)]
         former_found = iter(found[len(members) :])
         by_former = [bool(f) and next(former_found) for f in formers] or [False] * len(members)
         return [a or b for a, b in zip(found[: len(members)], by_former, strict=True)]

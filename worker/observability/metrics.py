@@ -1,19 +1,21 @@
-"""Role metrics that meet in Redis, and role heartbeats.
+"""Role metrics that meet in Redis, and live instances per role.
 
 Every role process counts in memory (a lock and a dict add: nothing on the hot path talks to
 Redis) and a background thread adds what it counted since the last flush to one Redis hash every
-second (HINCRBYFLOAT in one pipeline), then beats its heartbeat. The web role renders that hash
+second (HINCRBYFLOAT in one pipeline). The web role renders that hash
 at `/metrics`, so one scrape covers every role on every machine, and a role process needs no
 port of its own (docs/metrics.md says why this was chosen over a listener per process).
 Counters are sums over all processes and never reset: a process that stops leaves its counts
 in, as Prometheus expects of a `_total`. A process killed outright loses at most the last second.
+
+Live instances are read from the heartbeat leases (worker/queue/liveness.py), the same ones
+that decide when a dead instance's work is taken over, so `/readyz` and a takeover agree.
 
 Histograms are kept as cumulative `_bucket{le=…}` counters plus `_sum` and `_count`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import threading
 import time
@@ -24,6 +26,7 @@ from typing import Any
 
 from worker.queue.connection import Client
 from worker.queue.keys import Keys
+from worker.queue.liveness import Registry
 
 FLUSH_EVERY_S = 1.0
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -154,49 +157,43 @@ class RoleMetrics:
 METRICS = RoleMetrics()  # one per process: every module counts into it
 
 
-def beat(client: Client, keys: Keys, role: str, instance: str, now: float) -> None:
-    client.zadd(keys.live_instances, {f"{role}|{instance}": now})
+LIVE_ROLES = ("scheduler", "worker", "notifier", "websub", "archiver")
 
 
 def live_counts(client: Client, keys: Keys, now: float, timeout_s: float) -> dict[str, int]:
-    """Role -> instances that beat within `timeout_s`; older beats are dropped on the way."""
-    client.zremrangebyscore(keys.live_instances, "-inf", now - 10 * timeout_s)
-    members: Any = client.zrangebyscore(keys.live_instances, now - timeout_s, "+inf")
+    """Role -> live instances, from the heartbeat leases that also decide takeovers (one notion
+    of alive): a lease still running, a process not gone from this machine, and a beat within
+    `timeout_s` (`web.live_timeout`, which may ask for fresher beats than the lease does)."""
     counts: dict[str, int] = {}
-    for member in members:
-        role = str(member).split("|", 1)[0]
-        counts[role] = counts.get(role, 0) + 1
+    for role in LIVE_ROLES:
+        states = Registry(client, keys, role, lease_s=0.0).states()
+        live = sum(1 for s in states if s.alive(now) and now - s.beat_at <= timeout_s)
+        if live:
+            counts[role] = live
     return counts
 
 
-def run_reporter(
-    client: Client, keys: Keys, role: str, instance: str, stop: threading.Event, log: Any
-) -> None:
-    """Flush this process's counts and beat, every second, until `stop`; once more at the end."""
+def run_reporter(client: Client, keys: Keys, stop: threading.Event, log: Any) -> None:
+    """Flush this process's counts every second until `stop`; once more at the end."""
     while True:
         stopping = stop.wait(FLUSH_EVERY_S)
         try:
             METRICS.flush(client, keys)
-            if not stopping:
-                beat(client, keys, role, instance, time.time())
-        except Exception as exc:  # Redis away: counts are kept, the beat is retried next second
+        except Exception as exc:  # Redis away: counts are kept and flushed next second
             log.warning("metrics_flush_failed", error=f"{type(exc).__name__}: {exc}")
         if stopping:
-            with contextlib.suppress(Exception):  # gone either way once its beat is old
-                client.zrem(keys.live_instances, f"{role}|{instance}")
             return
 
 
-def start_reporter(client: Client, keys: Keys, role: str, instance: str, log: Any) -> Any:
+def start_reporter(client: Client, keys: Keys, log: Any) -> Any:
     """Start the reporter thread; returns a function that stops it (flushing first)."""
     stop = threading.Event()
     thread = threading.Thread(
         target=run_reporter,
-        args=(client, keys, role, instance, stop, log),
+        args=(client, keys, stop, log),
         daemon=True,
         name="metrics",
     )
-    beat(client, keys, role, instance, time.time())  # alive at once, not a second from now
     thread.start()
 
     def finish() -> None:

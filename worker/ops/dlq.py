@@ -1,6 +1,7 @@
 """Dead letters: what could not be processed or delivered, why, and replaying it.
 
-Two dead-letter streams exist: `{items}:dead` (items that failed processing N times) and
+Two dead-letter streams exist: `{items}:dead` (items that failed processing N times; one per
+items shard with `queue.partitions`, shard k's letters named `items:<k>/<entry id>`) and
 `{alerts}:dead` (deliveries that ran out of tries or whose endpoint is gone, and alerts that could
 not be taken). Each dead letter is shown with an id `items/<entry id>` or `alerts/<entry id>`.
 Replaying puts it back where it came from with fresh attempts; each replay is one transaction on
@@ -19,6 +20,7 @@ from typing import Any
 from worker.alerts.store import DeliveryRecord
 from worker.queue.connection import Client
 from worker.queue.keys import Keys
+from worker.queue.partitions import ItemShards
 
 _ENTRY_ID = re.compile(r"[0-9]+-[0-9]+")
 
@@ -33,8 +35,11 @@ class DeadLetter:
     fields: dict[str, str]
 
 
-def dead_streams(keys: Keys) -> dict[str, str]:
-    return {"items": keys.items_dead, "alerts": keys.deliveries_dead}
+def dead_streams(client: Client, keys: Keys) -> dict[str, str]:
+    """Name -> dead-letter stream; items shard k > 0 (`queue.partitions`) is `items:<k>`."""
+    items = ItemShards(client, keys, 1).dead_streams()
+    named = {("items" if k == 0 else f"items:{k}"): stream for k, stream in enumerate(items)}
+    return {**named, "alerts": keys.deliveries_dead}
 
 
 def describe(stream_name: str, entry_id: str, fields: dict[str, str]) -> DeadLetter:
@@ -77,7 +82,7 @@ def summarise(raw: str) -> str:
 
 def list_dead(client: Client, keys: Keys, limit: int = 1000) -> list[DeadLetter]:
     letters = []
-    for name, stream in dead_streams(keys).items():
+    for name, stream in dead_streams(client, keys).items():
         entries: Any = client.xrange(stream, count=limit)
         letters += [describe(name, eid, fields) for eid, fields in entries]
     return sorted(letters, key=lambda d: d.failed_at)
@@ -85,7 +90,7 @@ def list_dead(client: Client, keys: Keys, limit: int = 1000) -> list[DeadLetter]
 
 def replay(client: Client, keys: Keys, ids: Iterable[str]) -> list[str]:
     """Replay the named dead letters; returns the ids replayed (unknown ids are skipped)."""
-    streams = dead_streams(keys)
+    streams = dead_streams(client, keys)
     done = []
     for ident in ids:
         name, _, entry_id = ident.partition("/")

@@ -13,6 +13,7 @@ from worker.alerts.store import DeliveryRecord, DeliveryStore
 from worker.queue.connection import Client, hash_float
 from worker.queue.keys import ALERTS_GROUP, ARCHIVE_GROUP, ITEMS_GROUP, ROLES_WITH_INSTANCES, Keys
 from worker.queue.liveness import Registry
+from worker.queue.partitions import ItemShards
 
 
 def stream_status(client: Client, stream: str, group: str) -> dict[str, Any]:
@@ -37,6 +38,33 @@ def stream_status(client: Client, stream: str, group: str) -> dict[str, Any]:
             }
             for c in consumers
         ],
+    }
+
+
+def items_status(client: Client, keys: Keys) -> dict[str, Any]:
+    """The items queue: one stream's status, or the sum over every items shard in use
+    (`queue.partitions`) with `partitions` and, per consumer, its pending entries over all."""
+    shards = ItemShards(client, keys, 1).streams()
+    if len(shards) == 1:
+        return stream_status(client, shards[0], ITEMS_GROUP)
+    return merged_status([stream_status(client, stream, ITEMS_GROUP) for stream in shards])
+
+
+def merged_status(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    consumers: dict[str, dict[str, Any]] = {}
+    for part in parts:
+        for c in part["consumers"]:
+            seen = consumers.setdefault(c["name"], {**c, "pending": 0})
+            seen["pending"] += c["pending"]
+            seen["idle_s"] = min(seen["idle_s"], c["idle_s"])
+    oldest = [p["oldest_undelivered_at"] for p in parts if p.get("oldest_undelivered_at")]
+    return {
+        "length": sum(p["length"] for p in parts),
+        "pending": sum(p["pending"] for p in parts),
+        "undelivered": sum(p["undelivered"] for p in parts),
+        "oldest_undelivered_at": min(oldest) if oldest else None,
+        "consumers": list(consumers.values()),
+        "partitions": len(parts),
     }
 
 
@@ -92,11 +120,11 @@ def collect(
     configured = set(endpoint_ids)
     ids = sorted(configured | store.known_endpoints())
     return {
-        "items": stream_status(client, keys.items_stream, ITEMS_GROUP),
+        "items": items_status(client, keys),
         "alerts": alerts,
         "archive": stream_status(client, keys.archive_stream, ARCHIVE_GROUP),
         "dead_letters": {
-            "items": int(client.xlen(keys.items_dead)),
+            "items": sum(int(client.xlen(s)) for s in ItemShards(client, keys, 1).dead_streams()),
             "alerts": int(client.xlen(keys.deliveries_dead)),
             "archive": int(client.xlen(keys.archive_dead)),
         },

@@ -66,9 +66,12 @@ class PollPolicy:
     health: HealthPolicy = field(default_factory=HealthPolicy)
     max_new_items: int = DEFAULT_MAX_NEW_ITEMS  # per poll, newest first (newitems.py)
     max_item_bytes: int = DEFAULT_MAX_ITEM_BYTES  # JSON of one queued item; longer text trimmed
+    partitions: int = 1  # items shards (`queue.partitions`)
 
     def intake_limits(self) -> IntakeLimits:
-        return IntakeLimits(self.seen_retention_s, self.max_new_items, self.max_item_bytes)
+        return IntakeLimits(
+            self.seen_retention_s, self.max_new_items, self.max_item_bytes, self.partitions
+        )
 
     def bounds(self, feed: FeedLike) -> IntervalBounds:
         return IntervalBounds(

@@ -14,6 +14,9 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import redis
+import redis.asyncio
+from redis.asyncio.cluster import ClusterNode as AsyncClusterNode
+from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.cluster import ClusterNode, RedisCluster
 
 from worker.errors import ConfigError, QueueError
@@ -74,18 +77,15 @@ def cluster_client(url: str) -> Client:
 
 
 def async_client(url: str) -> Any:
-    """An asyncio client for `url` (one server or a cluster, as `open_client`) that returns
-    bytes, not str: the web role's hot paths pass Redis' replies on without decoding them."""
-    import redis.asyncio
-
+    """The asyncio counterpart of `open_client` (the web role's event loop), not yet connected:
+    a cluster URL gives an asyncio RedisCluster, any other a plain asyncio Redis. Its replies
+    are bytes, not str: the web role's hot path (a page of alerts) passes them on undecoded."""
     if not is_cluster_url(url):
         return redis.asyncio.Redis.from_url(url, health_check_interval=30)
-    first = url.split(",", 1)[0]
-    parts = urlsplit(first.replace("+cluster", "", 1))
-    host, port = cluster_nodes(url)[0]
-    return redis.asyncio.RedisCluster(
-        host=host,
-        port=port,
+    parts = urlsplit(url.split(",", 1)[0].replace("+cluster", "", 1))
+    nodes = [AsyncClusterNode(host, port) for host, port in cluster_nodes(url)]
+    return AsyncRedisCluster(
+        startup_nodes=nodes,
         username=unquote(parts.username) if parts.username else None,
         password=unquote(parts.password) if parts.password else None,
         ssl=url.startswith("rediss+"),

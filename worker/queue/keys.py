@@ -8,6 +8,11 @@ per-host politeness (requests in flight, next allowed start); `{<prefix>:stories
 near-duplicate story index (the one Lua script run per article touches only these);
 `{<prefix>:websub}` for WebSub subscriptions (hub, topic, callback token, secret, lease);
 `{<prefix>:archive}` for the stream of processed articles the archiver stores.
+With `queue.partitions` N > 1 the items stream, its dead letters, its failure counts and the
+per-feed seen sets are split into N shards, shard k under `{<prefix>:items:k}` (shard 0 keeps the
+unpartitioned names, so N = 1 is the single stream of before and growing N moves nothing); a
+feed's entries all go to one shard (`shard_of`). The exact-dedupe keys stay under
+`{<prefix>:items}`: one script claims a URL, text and title key together, across feeds.
 Each role's instance leases (heartbeats) sit beside the stream it consumes (worker: items,
 notifier: alerts, archiver: archive), so taking over a dead instance's entries is one script in
 one slot; the other roles' leases are under `{<prefix>:control}`.
@@ -30,6 +35,12 @@ def short_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
+def shard_of(feed_url: str, partitions: int) -> int:
+    """The items shard of a feed: a stable hash of its URL (the same in every process and
+    version), so a feed's entries and its seen set share one slot."""
+    return int(short_hash(feed_url), 16) % partitions if partitions > 1 else 0
+
+
 @dataclass(frozen=True)
 class Keys:
     prefix: str = "ww"
@@ -42,6 +53,30 @@ class Keys:
     @property
     def items_stream(self) -> str:
         return f"{self._items}:stream"
+
+    def items_tag(self, shard: int) -> str:
+        """The hash tag of items shard `shard`; shard 0 is the unpartitioned `{<prefix>:items}`."""
+        return self._items if shard == 0 else f"{{{self.prefix}:items:{shard}}}"
+
+    def items_stream_of(self, shard: int) -> str:
+        return f"{self.items_tag(shard)}:stream"
+
+    def items_dead_of(self, shard: int) -> str:
+        return f"{self.items_tag(shard)}:dead"
+
+    def seen_entries_of(self, shard: int) -> str:
+        """The index of earlier versions, per shard (only shard 0's ever held entries)."""
+        return f"{self.items_tag(shard)}:seen"
+
+    def feed_seen_in(self, shard: int, feed_url: str) -> str:
+        """`feed_seen` of a feed whose entries go to `shard`."""
+        return f"{self.items_tag(shard)}:seen:{short_hash(feed_url)}"
+
+    @property
+    def items_partitions(self) -> str:
+        """Set of every `queue.partitions` count above 1 used so far (written only once one
+        was): readers read every shard any of them made, so a change of count loses nothing."""
+        return f"{{{self.prefix}:control}}:items:partitions"
 
     @property
     def seen_entries(self) -> str:
@@ -259,11 +294,6 @@ class Keys:
         """Hash: watchlist id -> the key that opens its Atom and JSON alert feeds."""
         return f"{{{self.prefix}:control}}:wl:feedkeys"
 
-    @property
-    def live_instances(self) -> str:
-        """Sorted set: `<role>|<instance>` scored by its last heartbeat (unix seconds)."""
-        return f"{{{self.prefix}:control}}:alive"
-
     # -- metrics: counters every role adds to, rendered by the web role (docs/metrics.md) ---
     @property
     def metrics(self) -> str:
@@ -293,6 +323,11 @@ class Keys:
         """Hash: article URL -> JSON (title, feed, when) of each article of a story that alerted
         (written by workers, worker/pipeline/storylog.py, and by the web role's index)."""
         return f"{self._web}:story:{story_id}"
+
+    def web_session(self, session_id_digest: str) -> str:
+        """Hash: a dashboard sign-in (token id, scope, CSRF token), expiring with the session;
+        named by the SHA-256 of the cookie's value, so Redis never holds a usable cookie."""
+        return f"{self._web}:session:{session_id_digest}"
 
     def delivery_history(self, msg_id: str) -> str:
         """Hash: endpoint id -> JSON of the attempts made to deliver one alert there."""

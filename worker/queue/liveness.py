@@ -22,6 +22,7 @@ from typing import Any
 
 import redis
 
+from worker.errors import InstanceNameTaken
 from worker.queue.connection import Client
 from worker.queue.keys import Keys
 from worker.queue.processes import machine_identity, process_gone, process_start
@@ -49,6 +50,9 @@ class Instance:
 
     def gone_from_this_machine(self) -> bool:
         return self.machine == machine_identity() and process_gone(self.pid, self.started)
+
+    def same_process(self, other: Instance) -> bool:
+        return (self.machine, self.pid, self.started) == (other.machine, other.pid, other.started)
 
 
 @dataclass(frozen=True)
@@ -96,6 +100,10 @@ class Registry:
         now = time.time() if now is None else now
         self.client.zadd(self.leases_key, {instance.name: int(now * 1000)}, xx=True)
 
+    def holder(self, name: str) -> InstanceState | None:
+        """The lease record under `name`, if any."""
+        return next((state for state in self.states() if state.instance.name == name), None)
+
     def states(self) -> list[InstanceState]:
         pipe = self.client.pipeline(transaction=True)
         pipe.zrange(self.leases_key, 0, -1, withscores=True)
@@ -136,6 +144,32 @@ def proven_dead(registry: Registry, me: str) -> dict[str, int]:
     return dead
 
 
+def wait_for_name(
+    registry: Registry, me: Instance, log: Any, poll_s: float = 0.25, clock: Any = time.time
+) -> None:
+    """Return once no other live process holds `me.name`'s lease. A holder that stopped beating
+    (crashed elsewhere, restarted under the same name) is waited out, at most one lease; one
+    still renewing it is another live process under this name: refused."""
+    held = registry.holder(me.name)
+    if held is None or held.instance.same_process(me) or not held.alive(clock()):
+        return
+    log.warning(
+        "instance_name_held", instance=me.name, host=held.instance.host, wait_s=held.lease_s
+    )
+    deadline = clock() + held.lease_s + 1.0
+    while clock() < deadline:
+        time.sleep(poll_s)
+        current = registry.holder(me.name)
+        if current is None or not current.alive(clock()):
+            return
+        if current.beat_at > held.beat_at:
+            break  # renewed meanwhile: its process is alive
+    raise InstanceNameTaken(
+        f"instance name {me.name!r} is held by a live process (host {held.instance.host}, pid "
+        f"{held.instance.pid}); give each process its own --name or WIREWATCH_INSTANCE"
+    )
+
+
 class Heartbeat:
     """Renews one instance's lease in a thread until closed; closing hands the lease back."""
 
@@ -147,6 +181,7 @@ class Heartbeat:
         self._thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
 
     def start(self) -> Heartbeat:
+        wait_for_name(self.registry, self.instance, self.log)
         self.registry.beat(self.instance)  # before any read: a live instance is never "unknown"
         self.registry.forget_long_gone(time.time())
         self._thread.start()

@@ -124,6 +124,10 @@ class StreamConsumer:
     def _failures_key(self) -> str:
         return f"{self.stream}:failures"
 
+    def read_new(self, count: int, block_ms: int | None) -> list[Entry]:
+        """Only entries never delivered to the group (no pending, dead or abandoned ones)."""
+        return self._read_from(">", count, block_ms)
+
     def _read_from(self, start: str, count: int, block_ms: int | None) -> list[Entry]:
         reply: Any = self.client.xreadgroup(
             self.group, self.consumer, {self.stream: start}, count=count, block=block_ms

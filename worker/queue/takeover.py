@@ -8,12 +8,19 @@ lease at all (an instance of an older version, or one whose lease record was los
 dead once it has not touched the stream for a whole lease. Being one script, two live instances
 never both take the same dead one's entries.
 
+An items shard under its own hash tag (`queue.partitions`) is in another slot than the leases:
+its takeover (`leases_elsewhere`) is given the lease scores read up to a second before instead
+(one read shared by every shard, `LeaseReads`). An instance renewing its lease in that second
+after it had expired (a stuck one come back) may then lose its entries to the taker: they are
+processed again, never lost.
+
 `worker.claim_idle` (XAUTOCLAIM in streams.py) remains the bound for an instance that is alive,
 renewing its lease, but stuck on an entry.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -71,6 +78,24 @@ return {claimed, dead}
 """
 
 
+def _leases_from_argument(script: str) -> str:
+    """The takeover script reading the lease scores from ARGV[6] (JSON: name -> expiry ms)
+    instead of the lease set, with the proven pairs after it."""
+    swaps = (
+        ("local stream, leases = KEYS[1], KEYS[2]", "local stream = KEYS[1]\n"
+         "local snapshot = cjson.decode(ARGV[6])"),
+        ("for i = 6, #ARGV, 2 do", "for i = 7, #ARGV, 2 do"),
+        ("redis.call('ZSCORE', leases, name)", "snapshot[name]"),
+    )  # fmt: skip
+    for old, new in swaps:
+        assert old in script, old
+        script = script.replace(old, new)
+    return script
+
+
+_TAKE_OVER_WITH_LEASES = _leases_from_argument(_TAKE_OVER)
+
+
 def parse_entries(raw: Any) -> list[Entry]:
     """XCLAIM's entries as a script returns them: [id, [field, value, ...]]."""
     entries: list[Entry] = []
@@ -79,6 +104,41 @@ def parse_entries(raw: Any) -> list[Entry]:
             fields = {str(flat[i]): str(flat[i + 1]) for i in range(0, len(flat), 2)}
             entries.append((str(entry_id), fields))
     return entries
+
+
+@dataclass
+class LeaseReads:
+    """The lease reads a takeover check needs (instances proven gone from this machine, and the
+    lease scores for a stream outside the leases' slot), read at most once per `every_s` and
+    shared by the checks of every items shard: N shards cost one read, not N."""
+
+    registry: Registry
+    every_s: float = 1.0
+    _read_at: float = field(default=float("-inf"), init=False)
+    _proofs: dict[str, int] = field(default_factory=dict, init=False)
+    _scores: dict[str, int] = field(default_factory=dict, init=False)
+    _me: str = field(default="", init=False)
+
+    def proofs(self, me: str) -> dict[str, int]:
+        self._refresh(me)
+        return self._proofs
+
+    def scores(self) -> dict[str, int]:
+        self._refresh(self._me)
+        return self._scores
+
+    def _refresh(self, me: str) -> None:
+        now = time.monotonic()
+        if now - self._read_at < self.every_s and me == self._me:
+            return
+        self._read_at, self._me = now, me
+        self._proofs = proven_dead(self.registry, me)
+        self._scores = lease_scores(self.registry)
+
+
+def lease_scores(registry: Registry) -> dict[str, int]:
+    reply: Any = registry.client.zrange(registry.leases_key, 0, -1, withscores=True)
+    return {str(name): int(score) for name, score in reply}
 
 
 @dataclass
@@ -91,26 +151,35 @@ class DeadTakeover:
     registry: Registry
     on_dead: Callable[[list[str]], None] | None = None
     every_s: float = 1.0
+    leases_elsewhere: bool = False  # the stream is not in the leases' slot (an items shard)
+    shared: LeaseReads | None = None  # lease reads shared with other shards' takeovers
     _next_at: float = field(default=0.0, init=False)
 
     def __post_init__(self) -> None:
-        self._script = self.client.register_script(_TAKE_OVER)
+        script = _TAKE_OVER_WITH_LEASES if self.leases_elsewhere else _TAKE_OVER
+        self._script = self.client.register_script(script)
 
     def claim(self, me: str, count: int) -> list[Entry]:
         now = time.time()
         if now < self._next_at:
             return []
         self._next_at = now + self.every_s
-        return self.claim_with_proofs(me, count, proven_dead(self.registry, me))
+        proofs = self.shared.proofs(me) if self.shared else proven_dead(self.registry, me)
+        return self.claim_with_proofs(me, count, proofs)
 
     def claim_with_proofs(self, me: str, count: int, proofs: dict[str, int]) -> list[Entry]:
         """The takeover, given the instances proven gone from this machine (name -> the lease
         score seen when proven: void if renewed since)."""
         args: list[Any] = [self.group, me, int(time.time() * 1000), count]
         args.append(int(self.registry.lease_s * 1000))
+        keys = [self.stream, self.registry.leases_key]
+        if self.leases_elsewhere:
+            keys = [self.stream]
+            scores = self.shared.scores() if self.shared else lease_scores(self.registry)
+            args.append(json.dumps(scores))
         for name, score in proofs.items():
             args += [name, score]
-        reply: Any = self._script(keys=[self.stream, self.registry.leases_key], args=args)
+        reply: Any = self._script(keys=keys, args=args)
         dead = [str(name) for name in reply[1]]
         if dead and self.on_dead is not None:
             self.on_dead(dead)

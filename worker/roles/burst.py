@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from worker.queue.partitions import ItemShards
 from worker.queue.trim import trim_acked
 from worker.roles.archiver import ArchiverRole
 from worker.roles.notifier import NotifierRole
@@ -18,7 +19,7 @@ def run_once(rt: Runtime) -> dict[str, int]:
         summary["articles_archived"] = ArchiverRole.build(rt).run_once()
     summary.update(NotifierRole.build(rt).run_once())
     # Readers trim every few seconds; a burst run may be shorter, so it trims once at its end.
-    keys = rt.keys
-    trimmed = [trim_acked(rt.client, stream) for stream in (keys.items_stream, keys.alerts_stream)]
+    items = ItemShards(rt.client, rt.keys, rt.settings.queue.partitions).streams()
+    trimmed = [trim_acked(rt.client, stream) for stream in (*items, rt.keys.alerts_stream)]
     summary["stream_entries_trimmed"] = sum(trimmed)
     return summary

@@ -22,10 +22,11 @@ from worker.fetching import Fetcher
 from worker.fetching.politeness import HostGate, HostLimit
 from worker.observability.logging import get_logger
 from worker.queue.connection import Client, open_client
-from worker.queue.keys import Keys
+from worker.queue.keys import ITEMS_GROUP, Keys
 from worker.queue.liveness import Heartbeat, Instance, Registry
+from worker.queue.partitions import ItemShards, ShardedConsumer
 from worker.queue.streams import StreamConsumer
-from worker.queue.takeover import DeadTakeover
+from worker.queue.takeover import DeadTakeover, LeaseReads
 
 LEASE_MARGIN_S = 60.0  # a poll or fetch holds its host slot for the fetch deadline plus this
 
@@ -108,23 +109,61 @@ class Runtime:
     ) -> StreamConsumer:
         """This instance's consumer of `stream`, holding its lease: the pending entries of dead
         instances are taken over at once (`on_dead` hears their names)."""
+        consumer = self._stream_consumer(role, stream, group, dead, on_dead)
+        consumer.ensure_group()
+        self.heartbeat(role)
+        self.closing(_Departure(consumer))
+        return consumer
+
+    def item_consumer(self) -> StreamConsumer | ShardedConsumer:
+        """This worker's consumer of the items stream, or of every items shard once
+        `queue.partitions` is, or ever was, above 1 (worker/queue/partitions.py)."""
+        keys = self.keys
+        shards = ItemShards(self.client, keys, self.settings.queue.partitions)
+        shards.record()
+        if shards.readable() == 1:
+            return self.consumer("worker", keys.items_stream, ITEMS_GROUP, keys.items_dead)
+
+        lease_reads = LeaseReads(self.registry("worker"))  # one read a second for all shards
+
+        def shard_consumer(shard: int) -> StreamConsumer:
+            stream, dead = keys.items_stream_of(shard), keys.items_dead_of(shard)
+            return self._stream_consumer("worker", stream, ITEMS_GROUP, dead, None, lease_reads)
+
+        consumer = ShardedConsumer(self.client, shard_consumer, shards.readable)
+        consumer.ensure_group()
+        self.heartbeat("worker")
+        self.closing(_Departure(consumer))
+        return consumer
+
+    def _stream_consumer(
+        self,
+        role: str,
+        stream: str,
+        group: str,
+        dead: str,
+        on_dead: Callable[[list[str]], None] | None,
+        lease_reads: LeaseReads | None = None,
+    ) -> StreamConsumer:
+        """A consumer of `stream` with its takeover; an items shard (`lease_reads` given) outside
+        the leases' slot is given their scores (worker/queue/takeover.py)."""
         w = self.settings.worker
-        name = consumer_name(role, self.instance)
-        takeover = DeadTakeover(self.client, stream, group, self.registry(role), on_dead)
-        consumer = StreamConsumer(
+        registry = self.registry(role)
+        elsewhere = lease_reads is not None and stream != self.keys.items_stream
+        takeover = DeadTakeover(
+            self.client, stream, group, registry, on_dead,
+            leases_elsewhere=elsewhere, shared=lease_reads,
+        )  # fmt: skip
+        return StreamConsumer(
             self.client,
             stream,
             group,
-            name,
+            consumer_name(role, self.instance),
             dead,
             max_attempts=w.max_attempts,
             claim_idle_ms=int(w.claim_idle * 1000),
             takeover=takeover,
         )
-        consumer.ensure_group()
-        self.heartbeat(role)
-        self.closing(_Departure(consumer))
-        return consumer
 
     def follow_config(
         self,
@@ -159,7 +198,7 @@ class Runtime:
 class _Departure:
     """On a graceful stop, the consumer leaves its group if nothing is pending under it."""
 
-    consumer: StreamConsumer
+    consumer: StreamConsumer | ShardedConsumer
 
     def close(self) -> None:
         # If Redis is gone, a live instance removes the consumer once this lease is out.

@@ -20,6 +20,7 @@ from worker.polling.health import UnhealthyAlerts, health_policy
 from worker.polling.poller import FeedPoller, PollOutcome, PollPolicy, PollStatus
 from worker.polling.reload import FeedList, feed_list_applier
 from worker.polling.scheduler import FeedScheduler
+from worker.queue.partitions import ItemShards
 from worker.roles.runtime import Runtime, lease_seconds
 from worker.websub.discovery import HubRecorder
 from worker.websub.store import WebSubStore
@@ -39,12 +40,15 @@ def poll_policy(settings: Settings) -> PollPolicy:
         health=health_policy(settings),
         max_new_items=s.max_new_items,
         max_item_bytes=s.max_item_bytes,
+        partitions=settings.queue.partitions,
     )
 
 
 def build_poller(rt: Runtime) -> FeedPoller:
     """The poller of this process; with WebSub on it also records the hubs feeds name."""
     policy = poll_policy(rt.settings)
+    # Before the first entry goes to a new shard: workers then read it (worker/queue/partitions.py).
+    ItemShards(rt.client, rt.keys, policy.partitions).record()
     alerts = None
     if policy.health.unhealthy_after_s is not None:
         alerts = UnhealthyAlerts(rt.client, rt.keys, policy.health.unhealthy_notify)

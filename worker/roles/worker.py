@@ -27,7 +27,7 @@ from worker.pipeline.process import ItemOutcome, ItemProcessor, ProcessResult
 from worker.pipeline.refusals import RefusedHosts
 from worker.pipeline.storylog import StoryLog
 from worker.pipeline.watchlists import SharedWatchlists, publisher
-from worker.queue.keys import ITEMS_GROUP
+from worker.queue.partitions import ShardedConsumer
 from worker.queue.streams import Entry, StreamConsumer
 from worker.records import FeedItem
 from worker.roles.archiver import archive_sink
@@ -40,7 +40,7 @@ _BLOCK_MS = 1000
 
 @dataclass
 class WorkerLoop:
-    consumer: StreamConsumer
+    consumer: StreamConsumer | ShardedConsumer  # sharded: `queue.partitions` (partitions.py)
     processor: ItemProcessor
     concurrency: int
     batch: int
@@ -141,8 +141,7 @@ class WorkerRole:
         """A worker on the watchlists of this process's config (published for all workers)."""
         shared = SharedWatchlists(rt.client, rt.keys, rt.log)
         shared.publish(rt.settings.watchlists)
-        keys = rt.keys
-        consumer = rt.consumer("worker", keys.items_stream, ITEMS_GROUP, keys.items_dead)
+        consumer = rt.item_consumer()
         w = rt.settings.worker
         loop = WorkerLoop(consumer, build_processor(rt, shared), w.concurrency, w.batch, rt.log)
         sink = archive_sink(rt)

@@ -22,6 +22,7 @@ from worker.web import (
     watchlists_api,
 )
 from worker.web.context import WebContext
+from worker.web.dashboard import pages as dashboard
 from worker.web.errors import ErrorBody, install_error_handlers
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -62,6 +63,7 @@ def create_app(ctx: WebContext) -> FastAPI:
     routers = (watchlists_api, alerts_api, match_api, archive_api, ops_api, alert_feeds, health_api)
     for module in routers:
         app.include_router(module.router)
+    dashboard.install(app)
     _errors_in_schema(app)
     return app
 

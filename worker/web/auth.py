@@ -78,8 +78,17 @@ class Authenticator:
 
     def check(self, presented: str | None, client: str, needed: str) -> str:
         """The id of the token allowing a call that needs scope `needed`; ApiError otherwise."""
+        token_id, scope = self.identify(presented, client)
+        if SCOPE_RANK[scope] < SCOPE_RANK[needed]:
+            detail = f"token {token_id!r} has scope {scope}; {needed} needed"
+            raise ApiError(403, "forbidden", detail)
+        return token_id
+
+    def identify(self, presented: str | None, client: str) -> tuple[str, str]:
+        """(token id, scope) of a presented token; ApiError 401 or 429 otherwise. With no
+        token configured everyone is the anonymous admin (the role is on loopback then)."""
         if self.open:
-            return ANONYMOUS
+            return ANONYMOUS, "admin"
         wait = self.limiter.retry_after(client)
         if wait is not None:
             raise ApiError(
@@ -94,11 +103,18 @@ class Authenticator:
             self.log.warning("web_auth_failed", client=client, token_given=bool(presented))
             reason = "invalid token" if presented else "missing bearer token"
             raise ApiError(401, "unauthorized", reason, {"WWW-Authenticate": "Bearer"})
-        token_id, scope = found
-        if SCOPE_RANK[scope] < SCOPE_RANK[needed]:
-            detail = f"token {token_id!r} has scope {scope}; {needed} needed"
-            raise ApiError(403, "forbidden", detail)
-        return token_id
+        return found
+
+    def fingerprint(self, token_id: str) -> str | None:
+        """A value that changes when the token under `token_id` (or its scope) does, and is no
+        use to a reader: a dashboard session stores it and ends when it no longer matches, so
+        removing or rotating a token in the config signs its sessions out."""
+        if self.open:
+            return "open"
+        for known_id, digest, scope in self._tokens:
+            if known_id == token_id:
+                return hashlib.sha256(b"session\0" + digest + scope.encode()).hexdigest()[:32]
+        return None
 
     def _match(self, presented: str) -> tuple[str, str] | None:
         digest = _digest(presented)

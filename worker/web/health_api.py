@@ -10,8 +10,8 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from worker.observability.metrics import live_counts
-from worker.ops.status import stream_status
-from worker.queue.keys import ALERTS_GROUP, ITEMS_GROUP
+from worker.ops.status import items_status, stream_status
+from worker.queue.keys import ALERTS_GROUP
 from worker.web.context import WebContext
 from worker.web.deps import Context, Reader
 from worker.web.errors import ErrorBody, error_response
@@ -36,11 +36,11 @@ def readiness(ctx: WebContext) -> Ready:
     live = live_counts(ctx.client, ctx.keys, now, ctx.settings.web.live_timeout)
     reasons += [f"no live {role}" for role in expected_roles(ctx) if not live.get(role)]
     queues = (
-        (ctx.keys.items_stream, ITEMS_GROUP, "items"),
-        (ctx.keys.alerts_stream, ALERTS_GROUP, "alerts"),
+        ("items", items_status(ctx.client, ctx.keys)),  # every items shard (queue.partitions)
+        ("alerts", stream_status(ctx.client, ctx.keys.alerts_stream, ALERTS_GROUP)),
     )
-    for stream, group, name in queues:
-        oldest: Any = stream_status(ctx.client, stream, group).get("oldest_undelivered_at")
+    for name, report in queues:
+        oldest: Any = report.get("oldest_undelivered_at")
         if oldest is not None and now - oldest > ctx.settings.web.ready_max_lag:
             reasons.append(f"{name} queue lags {now - oldest:.0f}s")
     return Ready(ready=not reasons, reasons=reasons, live=live)
