@@ -184,7 +184,8 @@ def serve_worker_process(
     settings: Settings, redis_url: str, sock: socket.socket, parent_pid: int
 ) -> None:
     """A `web.workers` process (spawned): its own Redis clients and app, on the shared socket.
-    The parent process keeps the role's heartbeat; requests count nothing in the metrics."""
+    No metrics reporter here: the API's requests count nothing in the role metrics (the parent
+    process runs the role's reporter, as every role process does)."""
     configure_logging(settings.log.level, settings.log.format, role="web")
     client = open_client(redis_url)
     ctx = WebContext.build(settings, client, Keys(settings.redis_prefix), get_logger(), redis_url)
