@@ -8,13 +8,24 @@ a real `wirewatch web` process. A load generator in another process keeps 50 cli
 The baseline, measured in the same run under the same load, is GET /healthz: the cost of the
 HTTP stack itself, so the ratios show what each endpoint adds.
 
+Latency under 50 closed-loop clients is mostly queueing (about clients / throughput), so it
+depends on how many cores the machine gives the server. The bench therefore also reports the
+web process's CPU time per request (user + system of the process and its children, read from
+/proc before and after each scenario, warm-up excluded): a figure that does not depend on the
+load, and its ratio to /healthz's in the same run.
+
+Options: --clients (50), --requests per scenario (3000), --alerts stored (100,000), --workers
+(web.workers, 1).
+
 Goals (issue 13): p99 of GET /api/v1/alerts <= 50 ms; p99 of POST /api/v1/match <= 20 ms.
 Prints a table and ends with one line holding a JSON object of the figures.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import contextlib
 import json
 import multiprocessing as mp
 import os
@@ -44,6 +55,7 @@ from worker.records import Article  # noqa: E402
 ALERTS = int(os.environ.get("BENCH_ALERTS", "100000"))
 CLIENTS = 50
 REQUESTS = int(os.environ.get("BENCH_REQUESTS", "3000"))  # per scenario
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 TOKEN = "bench-token-0123456789abcdef"
 PREFIX = "bench"
 WATCHLISTS = ["nato", "taiwan", "olympics", "ukraine", "climate"]
@@ -165,14 +177,18 @@ async def client_loop(connection: Connection, raw: bytes, count: int, out: list)
         out.append((time.perf_counter() - started, status))
 
 
-async def load(port: int, request: dict[str, Any], total: int) -> dict[str, Any]:
+async def load(
+    port: int, request: dict[str, Any], total: int, clients: int, barrier: Any
+) -> dict[str, Any]:
     raw = raw_request(port, request)
-    connections = [Connection("127.0.0.1", port) for _ in range(CLIENTS)]
+    connections = [Connection("127.0.0.1", port) for _ in range(clients)]
     await asyncio.gather(*(client_loop(c, raw, 2, []) for c in connections))  # connect, warm up
+    barrier.wait()  # the parent reads the server's CPU time now
     results: list[tuple[float, int]] = []
     started = time.perf_counter()
-    await asyncio.gather(*(client_loop(c, raw, total // CLIENTS, results) for c in connections))
+    await asyncio.gather(*(client_loop(c, raw, total // clients, results) for c in connections))
     elapsed = time.perf_counter() - started
+    barrier.wait()  # ... and now
     await asyncio.gather(*(c.close() for c in connections))
     times = sorted(t for t, _ in results)
     return {
@@ -184,13 +200,57 @@ async def load(port: int, request: dict[str, Any], total: int) -> dict[str, Any]
     }
 
 
-def generator_main(port: int, scenarios: list[tuple[str, dict[str, Any]]], out: Any) -> None:
-    """The load generator process: each scenario in turn, 50 clients each."""
-    out.put([(name, asyncio.run(load(port, request, REQUESTS))) for name, request in scenarios])
+def generator_main(
+    port: int,
+    scenarios: list[tuple[str, dict[str, Any]]],
+    total: int,
+    clients: int,
+    barrier: Any,
+    out: Any,
+) -> None:
+    """The load generator process: each scenario in turn, `clients` clients each."""
+    out.put(
+        [(name, asyncio.run(load(port, req, total, clients, barrier))) for name, req in scenarios]
+    )
 
 
-def start_web(redis_url: str, port: int, directory: Path) -> subprocess.Popen[bytes]:
-    config = {
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):  # the thread or process ended meanwhile
+            found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+def process_tree_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of `pid` and its live descendants (uvicorn's workers)."""
+    total = 0.0
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            stat = Path(f"/proc/{current}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
+        pending += _children(current)
+    return total
+
+
+def measure_cpu(pid: int, scenarios: int, barrier: Any) -> list[float]:
+    """The web processes' CPU seconds spent in each scenario's measured part."""
+    spent = []
+    for _ in range(scenarios):
+        barrier.wait()
+        before = process_tree_cpu_s(pid)
+        barrier.wait()
+        spent.append(process_tree_cpu_s(pid) - before)
+    return spent
+
+
+def start_web(redis_url: str, port: int, directory: Path, workers: int) -> subprocess.Popen[bytes]:
+    config: dict[str, Any] = {
         "redis_prefix": PREFIX,
         "data_dir": str(directory / "data"),
         "watchlists": [{"id": w, "query": w.upper()} for w in WATCHLISTS],
@@ -201,6 +261,8 @@ def start_web(redis_url: str, port: int, directory: Path) -> subprocess.Popen[by
         },
         "log": {"level": "warning", "format": "json"},
     }
+    if workers != 1:  # absent otherwise, so the bench also runs on a version without it
+        config["web"]["workers"] = workers
     path = directory / "wirewatch.yaml"
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
     env = {**os.environ, "REDIS_URL": redis_url}
@@ -221,82 +283,129 @@ def wait_up(base: str) -> None:
     raise SystemExit("the web role did not start")
 
 
+def options() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=CLIENTS, help="concurrent clients")
+    parser.add_argument("--requests", type=int, default=REQUESTS, help="requests per scenario")
+    parser.add_argument("--alerts", type=int, default=ALERTS, help="alerts stored")
+    parser.add_argument("--workers", type=int, default=1, help="web.workers")
+    return parser.parse_args()
+
+
+def scenarios_to_run() -> list[tuple[str, dict[str, Any]]]:
+    return [
+        ("GET /healthz (baseline)", {"method": "GET", "url": "/healthz"}),
+        ("GET /api/v1/alerts", {"method": "GET", "url": "/api/v1/alerts"}),
+        (
+            "GET /api/v1/alerts?watchlist=",
+            {"method": "GET", "url": "/api/v1/alerts", "params": {"watchlist": "taiwan"}},
+        ),
+        (
+            "POST /api/v1/match (10 KB)",
+            {
+                "method": "POST",
+                "url": "/api/v1/match",
+                "json": {"query": "NATO NEAR/5 talks", "text": match_text()},
+            },
+        ),
+    ]
+
+
+def run_load(args: argparse.Namespace, port: int, web_pid: int) -> list[tuple[str, Any]]:
+    """The generator in another process; this one reads the web processes' CPU meanwhile."""
+    scenarios = scenarios_to_run()
+    spawn = mp.get_context("spawn")
+    queue: Any = spawn.Queue()
+    barrier: Any = spawn.Barrier(2, timeout=1800)
+    generator = spawn.Process(
+        target=generator_main,
+        args=(port, scenarios, args.requests, args.clients, barrier, queue),
+    )
+    generator.start()
+    cpu = measure_cpu(web_pid, len(scenarios), barrier)
+    rows: list[tuple[str, Any]] = queue.get(timeout=1800)
+    generator.join()
+    for (_, row), seconds in zip(rows, cpu, strict=True):
+        row["cpu_ms"] = 1000 * seconds / row["requests"]
+    return rows
+
+
 def main() -> None:
+    args = options()
     with tempfile.TemporaryDirectory() as tmp, EmbeddedRedis(Path(tmp) / "redis") as server:
         client = redis.Redis.from_url(server.url, decode_responses=True)
         keys = Keys(PREFIX)
         empty = used_memory(client)
-        store_alerts(client, keys, ALERTS)
+        store_alerts(client, keys, args.alerts)
         with_stream = used_memory(client)
         index_s = index_alerts(client, keys)
         indexed = used_memory(client)
         port = free_port()
         base = f"http://127.0.0.1:{port}"
-        web = start_web(server.url, port, Path(tmp))
+        web = start_web(server.url, port, Path(tmp), args.workers)
         try:
             wait_up(base)
-            scenarios = [
-                ("GET /healthz (baseline)", {"method": "GET", "url": "/healthz"}),
-                ("GET /api/v1/alerts", {"method": "GET", "url": "/api/v1/alerts"}),
-                (
-                    "GET /api/v1/alerts?watchlist=",
-                    {"method": "GET", "url": "/api/v1/alerts", "params": {"watchlist": "taiwan"}},
-                ),
-                (
-                    "POST /api/v1/match (10 KB)",
-                    {
-                        "method": "POST",
-                        "url": "/api/v1/match",
-                        "json": {"query": "NATO NEAR/5 talks", "text": match_text()},
-                    },
-                ),
-            ]
-            queue: Any = mp.get_context("spawn").Queue()
-            generator = mp.get_context("spawn").Process(
-                target=generator_main, args=(port, scenarios, queue)
-            )
-            generator.start()
-            rows = queue.get(timeout=1800)
-            generator.join()
+            rows = run_load(args, port, web.pid)
         finally:
             web.terminate()
             web.wait(timeout=30)
         client.close()
+    report(args, rows, (empty, with_stream, indexed), index_s)
 
+
+def report(
+    args: argparse.Namespace,
+    rows: list[tuple[str, Any]],
+    memory: tuple[int, int, int],
+    index_s: float,
+) -> None:
+    alerts = args.alerts
     base_row = rows[0][1]
     print(
-        f"{len(rows[1:])} scenarios, {CLIENTS} concurrent clients, {REQUESTS} requests each, {ALERTS:,} alerts stored"
+        f"{len(rows[1:])} scenarios, {args.clients} concurrent clients, {args.requests} requests "
+        f"each, {alerts:,} alerts stored, web.workers {args.workers}, load average "
+        f"{os.getloadavg()[0]:.1f}"
     )
     print(
-        f"{'scenario':<34} {'per s':>7} {'p50 ms':>8} {'p99 ms':>8} {'p50 ×base':>10} {'p99 ×base':>10} {'errors':>7}"
+        f"{'scenario':<34} {'per s':>7} {'p50 ms':>8} {'p99 ms':>8} {'p50 ×base':>10}"
+        f" {'p99 ×base':>10} {'CPU ms/req':>11} {'CPU ×base':>10} {'errors':>7}"
     )
     for name, r in rows:
         print(
             f"{name:<34} {r['per_s']:>7.0f} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f}"
-            f" {r['p50_ms'] / base_row['p50_ms']:>10.2f} {r['p99_ms'] / base_row['p99_ms']:>10.2f} {r['errors']:>7}"
+            f" {r['p50_ms'] / base_row['p50_ms']:>10.2f} {r['p99_ms'] / base_row['p99_ms']:>10.2f}"
+            f" {r['cpu_ms']:>11.2f} {r['cpu_ms'] / base_row['cpu_ms']:>10.2f} {r['errors']:>7}"
         )
-    stream_bytes = (with_stream - empty) / ALERTS
-    index_bytes = (indexed - with_stream) / ALERTS
+    empty, with_stream, indexed = memory
+    stream_bytes = (with_stream - empty) / alerts
+    index_bytes = (indexed - with_stream) / alerts
     print(
-        f"Redis memory per alert: stream {stream_bytes:.0f} B, web index {index_bytes:.0f} B; indexed {ALERTS:,} in {index_s:.1f} s"
+        f"Redis memory per alert: stream {stream_bytes:.0f} B, web index {index_bytes:.0f} B;"
+        f" indexed {alerts:,} in {index_s:.1f} s"
     )
     by_name = dict(rows)
+    alerts_row = by_name["GET /api/v1/alerts"]
+    match_row = by_name["POST /api/v1/match (10 KB)"]
     figures = {
-        "alerts_stored": ALERTS,
-        "clients": CLIENTS,
+        "alerts_stored": alerts,
+        "clients": args.clients,
+        "workers": args.workers,
         "healthz_p50_ms": round(base_row["p50_ms"], 2),
         "healthz_p99_ms": round(base_row["p99_ms"], 2),
-        "alerts_p50_ms": round(by_name["GET /api/v1/alerts"]["p50_ms"], 2),
-        "alerts_p99_ms": round(by_name["GET /api/v1/alerts"]["p99_ms"], 2),
-        "alerts_per_s": round(by_name["GET /api/v1/alerts"]["per_s"]),
+        "healthz_cpu_ms": round(base_row["cpu_ms"], 3),
+        "alerts_p50_ms": round(alerts_row["p50_ms"], 2),
+        "alerts_p99_ms": round(alerts_row["p99_ms"], 2),
+        "alerts_per_s": round(alerts_row["per_s"]),
+        "alerts_cpu_ms": round(alerts_row["cpu_ms"], 3),
         "alerts_watchlist_p99_ms": round(by_name["GET /api/v1/alerts?watchlist="]["p99_ms"], 2),
-        "match_p50_ms": round(by_name["POST /api/v1/match (10 KB)"]["p50_ms"], 2),
-        "match_p99_ms": round(by_name["POST /api/v1/match (10 KB)"]["p99_ms"], 2),
-        "match_per_s": round(by_name["POST /api/v1/match (10 KB)"]["per_s"]),
-        "alerts_p99_ratio": round(by_name["GET /api/v1/alerts"]["p99_ms"] / base_row["p99_ms"], 2),
-        "match_p99_ratio": round(
-            by_name["POST /api/v1/match (10 KB)"]["p99_ms"] / base_row["p99_ms"], 2
-        ),
+        "match_p50_ms": round(match_row["p50_ms"], 2),
+        "match_p99_ms": round(match_row["p99_ms"], 2),
+        "match_per_s": round(match_row["per_s"]),
+        "match_cpu_ms": round(match_row["cpu_ms"], 3),
+        "alerts_p99_ratio": round(alerts_row["p99_ms"] / base_row["p99_ms"], 2),
+        "match_p99_ratio": round(match_row["p99_ms"] / base_row["p99_ms"], 2),
+        "alerts_cpu_ratio": round(alerts_row["cpu_ms"] / base_row["cpu_ms"], 2),
+        "match_cpu_ratio": round(match_row["cpu_ms"] / base_row["cpu_ms"], 2),
         "index_bytes_per_alert": round(index_bytes),
         "stream_bytes_per_alert": round(stream_bytes),
         "errors": sum(r["errors"] for _, r in rows),

@@ -374,6 +374,9 @@ class WebConfig(_Section):
     ready_max_lag: Duration = 300.0  # /readyz: oldest unread item or alert younger than this
     live_timeout: Annotated[Duration, _at_least(3.0, "3s")] = 15.0  # a silent instance is dead
     auth_failures_per_minute: Annotated[int, Field(ge=1)] = 10  # per client address, then 429
+    # Processes serving the port (worker/roles/web.py): more cores for the API; each counts
+    # failed authentications on its own.
+    workers: Annotated[int, Field(ge=1, le=64)] = 1
 
     @field_validator("tokens")
     @classmethod

@@ -78,9 +78,10 @@ def cluster_client(url: str) -> Client:
 
 def async_client(url: str) -> Any:
     """The asyncio counterpart of `open_client` (the web role's event loop), not yet connected:
-    a cluster URL gives an asyncio RedisCluster, any other a plain asyncio Redis."""
+    a cluster URL gives an asyncio RedisCluster, any other a plain asyncio Redis. Its replies
+    are bytes, not str: the web role's hot path (a page of alerts) passes them on undecoded."""
     if not is_cluster_url(url):
-        return redis.asyncio.Redis.from_url(url, decode_responses=True)
+        return redis.asyncio.Redis.from_url(url, health_check_interval=30)
     parts = urlsplit(url.split(",", 1)[0].replace("+cluster", "", 1))
     nodes = [AsyncClusterNode(host, port) for host, port in cluster_nodes(url)]
     return AsyncRedisCluster(
@@ -88,7 +89,6 @@ def async_client(url: str) -> Any:
         username=unquote(parts.username) if parts.username else None,
         password=unquote(parts.password) if parts.password else None,
         ssl=url.startswith("rediss+"),
-        decode_responses=True,
     )
 
 

@@ -19,7 +19,7 @@ from operator import add
 from typing import NamedTuple
 from urllib.parse import urlsplit
 
-from worker.rules.text import Token, folded_words, raw_words, word_spans
+from worker.rules.text import Token, folded_words, raw_words, word_starts_ends
 
 FIELDS: tuple[str, ...] = ("title", "body")  # what an unqualified word is looked for in
 _NONE: list[int] = []  # shared, never mutated
@@ -116,16 +116,20 @@ class FieldIndex:
         return unicodedata.normalize("NFC", self.raw[index])
 
     @cached_property
+    def _starts_ends(self) -> tuple[list[int], list[int]]:
+        return word_starts_ends(self.text)
+
+    @cached_property
     def spans(self) -> list[tuple[int, int]]:
-        return word_spans(self.text)
+        return list(zip(self.starts, self.ends, strict=True))
 
     @cached_property
     def starts(self) -> list[int]:
-        return [start for start, _ in self.spans]
+        return self._starts_ends[0]
 
     @cached_property
     def ends(self) -> list[int]:
-        return [end for _, end in self.spans]
+        return self._starts_ends[1]
 
     @cached_property
     def tokens(self) -> tuple[Token, ...]:

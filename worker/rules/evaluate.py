@@ -136,8 +136,8 @@ def _meta(node: Meta, doc: Document) -> Outcome:
 
 
 def _span(section: Section, interval: Interval) -> Span:
-    spans = section.field_index.spans
-    return Span(section.rank, spans[interval[0]][0], spans[interval[1]][1])
+    index = section.field_index
+    return Span(section.rank, index.starts[interval[0]], index.ends[interval[1]])
 
 
 def _hit(span: Span, doc: Document) -> Hit:

@@ -51,9 +51,10 @@ async def list_alerts(
         if member is None:
             raise ApiError(422, "invalid_cursor", "cursor is not one this API gave")
     window = (_moment(since, "since"), _moment(until, "until"))
-    page = await ctx.index.page_async(ctx.aclient, watchlist, *window, member, limit)
+    assert ctx.pages is not None  # set while the app runs (app.lifespan)
     # The stored JSON texts are spliced into the answer: no parsing and re-encoding per alert.
-    return Response(page.to_json(), media_type="application/json")
+    body = await ctx.pages.page_json(watchlist, *window, member, limit)
+    return Response(body, media_type="application/json")
 
 
 def deliveries_of(ctx: WebContext, alert: dict[str, Any]) -> list[Delivery]:

@@ -7,8 +7,11 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
 
+from worker.alerts.index import AsyncPageReader
 from worker.queue.connection import async_client
+from worker.rules.frequency import frequencies
 from worker.web import (
     alert_feeds,
     alerts_api,
@@ -39,6 +42,10 @@ def create_app(ctx: WebContext) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         ctx.aclient = async_client(ctx.redis_url)
+        ctx.pages = AsyncPageReader(ctx.aclient, ctx.keys)
+        # The matcher's word-frequency table loads on first use (most of a second): now, not
+        # in the first POST /match.
+        await run_in_threadpool(frequencies)
         try:
             yield
         finally:

@@ -9,7 +9,7 @@ from functools import lru_cache
 from typing import Any
 
 from worker.alerts.history import DeliveryHistory
-from worker.alerts.index import AlertIndex
+from worker.alerts.index import AlertIndex, AsyncPageReader
 from worker.config import Settings
 from worker.pipeline.apiwatchlists import ApiWatchlist, ApiWatchlistStore
 from worker.pipeline.watchlists import SharedWatchlists
@@ -47,7 +47,8 @@ class WebContext:
     shared: SharedWatchlists
     history: DeliveryHistory
     redis_url: str = ""
-    aclient: Any = None  # an asyncio Redis client, open while the app runs (app.lifespan)
+    aclient: Any = None  # an asyncio Redis client (bytes replies), open while the app runs
+    pages: AsyncPageReader | None = None  # alert pages on `aclient` (app.lifespan)
 
     @classmethod
     def build(

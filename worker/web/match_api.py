@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
+from starlette.concurrency import run_in_threadpool
 
 from worker.errors import FetchError, QueryError
 from worker.fetching import Fetcher
@@ -14,6 +15,8 @@ from worker.web.errors import ApiError, query_problem
 from worker.web.schemas import Hit, MatchRequest, MatchResult
 
 router = APIRouter(prefix="/api/v1", tags=["matching"])
+INLINE_TEXT_MAX = 20_000  # characters; matching a 10 KB text costs about 1 ms of CPU
+INLINE_QUERY_MAX = 2_000  # characters; an uncached query is compiled too
 
 
 def _query(ctx: WebContext, body: MatchRequest) -> tuple[str, str]:
@@ -54,9 +57,33 @@ def _document(ctx: WebContext, body: MatchRequest) -> Document:
 
 
 @router.post("/match", response_model=MatchResult)
-def match(ctx: Context, _token: Reader, body: MatchRequest) -> MatchResult:
+async def match(ctx: Context, _token: Reader, body: MatchRequest) -> Response:
     """As `wirewatch match`: plain text (first line is the title), HTML (extracted as the
     worker would) or a URL (fetched with the configured limits)."""
+    if _inline(body):
+        result = _match(ctx, body)
+    else:
+        result = await run_in_threadpool(_match, ctx, body)
+    # Serialised here: FastAPI would validate the result against the model again first.
+    return Response(result.model_dump_json(), media_type="application/json")
+
+
+def _inline(body: MatchRequest) -> bool:
+    """Whether to match on the event loop: a query (no Redis read for a watchlist) on a plain
+    text short enough to cost about a millisecond, where handing it to a worker thread and back
+    costs as much as the work. HTML (extraction), a URL (a blocking fetch) and longer texts or
+    queries go to a thread, so that one big request never holds up the others."""
+    return (
+        body.query is not None
+        and len(body.query) <= INLINE_QUERY_MAX
+        and body.text is not None
+        and len(body.text) <= INLINE_TEXT_MAX
+        and body.html is None
+        and body.url is None
+    )
+
+
+def _match(ctx: WebContext, body: MatchRequest) -> MatchResult:
     rule, query = _query(ctx, body)
     try:
         matcher = compiled(query)
