@@ -32,9 +32,16 @@ ADDED_FEED = "https://news.example/added.xml"
 class WebProcess:
     """`wirewatch web --config <file>` and the file, which the test edits."""
 
-    def __init__(self, tmp_path: Path, prefix: str, redis_url: str) -> None:
+    def __init__(self, tmp_path: Path, prefix: str, redis_url: str, workers: int = 1) -> None:
         self.port = free_port()
-        web = {"enabled": True, "listen": f"127.0.0.1:{self.port}", "tokens": TOKENS}
+        web = {
+            "enabled": True,
+            "listen": f"127.0.0.1:{self.port}",
+            "tokens": TOKENS,
+            "workers": workers,
+            # the old value is tried many times on purpose: no 429 may hide a process's answer
+            "auth_failures_per_minute": 1_000_000,
+        }
         hook = {"id": "hook", "url": "https://hooks.example/in", "secret": "whsec_" + "A" * 32}
         self.path = write_config(tmp_path, prefix, [FIRST_FEED], web=web, webhooks=[hook])
         self.base = f"http://127.0.0.1:{self.port}"
@@ -67,6 +74,25 @@ def web(tmp_path: Path, prefix: str, redis_url: str) -> Iterator[WebProcess]:
     finally:
         logs = running.role.stop()
         assert not [t for t in (READ, ADMIN, ROTATED) if t in logs], "a token was logged"
+
+
+def test_every_web_worker_process_takes_a_rotated_token(
+    tmp_path: Path, prefix: str, redis_url: str
+) -> None:
+    """With `web.workers: 2` the requests go to two processes: both must refuse the old value."""
+    web = WebProcess(tmp_path, prefix, redis_url, workers=2)
+    try:
+        assert wait_until(lambda: web.status("/healthz", READ) == 200, timeout=60), "no start"
+        web.edit(rotate_reader)
+        assert wait_until(lambda: web.status("/api/v1/feeds", ROTATED) == 200, timeout=60)
+
+        # new connections each time: the kernel spreads them over both processes' accepts
+        def answers() -> set[int]:
+            return {web.status("/api/v1/feeds", READ) for _ in range(40)}
+
+        assert wait_until(lambda: answers() == {401}, timeout=60), answers()
+    finally:
+        web.role.stop()
 
 
 def feed_urls(web: WebProcess) -> list[str]:
