@@ -107,6 +107,7 @@ def web(node: str, redis_url: str, prefix: str, client: redis.Redis) -> Iterator
 
 def walk(node: str, base: str) -> dict[str, Any]:
     """Runs the driver; what it saw, from its one JSON line."""
+    ARTIFACTS.mkdir(exist_ok=True)  # for firefox-walk.json even if the driver never started
     for old in ARTIFACTS.glob("firefox-*.png"):
         old.unlink()  # a screenshot seen below is this run's
     done = subprocess.run(
