@@ -61,18 +61,25 @@ def cluster_nodes(url: str) -> list[tuple[str, int]]:
     return nodes
 
 
-def cluster_client(url: str) -> Client:
-    """A RedisCluster on the nodes of `url`, with its user and password, TLS for rediss+."""
+def cluster_credentials(url: str) -> dict[str, Any]:
+    """User, password and TLS of a cluster URL, as either RedisCluster client takes them."""
     first = url.split(",", 1)[0]  # urlsplit reads user and password from the first node
     parts = urlsplit(first.replace("+cluster", "", 1))
+    return {
+        "username": unquote(parts.username) if parts.username else None,
+        "password": unquote(parts.password) if parts.password else None,
+        "ssl": url.startswith("rediss+"),
+    }
+
+
+def cluster_client(url: str) -> Client:
+    """A RedisCluster on the nodes of `url`, with its user and password, TLS for rediss+."""
     nodes = [ClusterNode(host, port) for host, port in cluster_nodes(url)]  # type: ignore[no-untyped-call]
     return RedisCluster(
         startup_nodes=nodes,
-        username=unquote(parts.username) if parts.username else None,
-        password=unquote(parts.password) if parts.password else None,
-        ssl=url.startswith("rediss+"),
         decode_responses=True,
         health_check_interval=30,
+        **cluster_credentials(url),
     )
 
 
@@ -82,14 +89,8 @@ def async_client(url: str) -> Any:
     are bytes, not str: the web role's hot path (a page of alerts) passes them on undecoded."""
     if not is_cluster_url(url):
         return redis.asyncio.Redis.from_url(url, health_check_interval=30)
-    parts = urlsplit(url.split(",", 1)[0].replace("+cluster", "", 1))
     nodes = [AsyncClusterNode(host, port) for host, port in cluster_nodes(url)]
-    return AsyncRedisCluster(
-        startup_nodes=nodes,
-        username=unquote(parts.username) if parts.username else None,
-        password=unquote(parts.password) if parts.password else None,
-        ssl=url.startswith("rediss+"),
-    )
+    return AsyncRedisCluster(startup_nodes=nodes, **cluster_credentials(url))
 
 
 def redact_url(url: str) -> str:
