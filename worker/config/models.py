@@ -377,6 +377,10 @@ class WebConfig(_Section):
     # Processes serving the port (worker/roles/web.py): more cores for the API; each counts
     # failed authentications on its own.
     workers: Annotated[int, Field(ge=1, le=64)] = 1
+    # GET /healthz, GET /api/v1/alerts and POST /api/v1/match answered without FastAPI's
+    # per-request machinery when the request is the plain valid case (worker/web/fastlane.py);
+    # off serves every request through FastAPI, the same answers at about twice the CPU.
+    fast_paths: bool = True
 
     @field_validator("tokens")
     @classmethod

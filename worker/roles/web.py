@@ -40,7 +40,7 @@ from worker.observability.resilience import wait_for_stop
 from worker.queue.connection import open_client
 from worker.queue.keys import Keys
 from worker.roles.runtime import Runtime
-from worker.web.app import create_app
+from worker.web.app import served_app
 from worker.web.context import WebContext
 
 LISTEN_BACKLOG = 2048
@@ -82,7 +82,7 @@ def serve(ctx: WebContext, stop: threading.Event, config_path: Path | None = Non
     if ctx.settings.web.workers > 1:
         serve_processes(ctx, listening_socket(ctx, host, port), stop, config_path)
         return
-    server = uvicorn.Server(uvicorn_config(create_app(ctx), host=host, port=port))
+    server = uvicorn.Server(uvicorn_config(served_app(ctx), host=host, port=port))
     thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
     thread.start()
     ctx.log.info("web_started", listen=ctx.settings.web.listen, open=ctx.auth.open)
@@ -263,7 +263,7 @@ def serve_worker_process(
     configure_logging(settings.log.level, settings.log.format, role="web")
     client = open_client(redis_url)
     ctx = WebContext.build(settings, client, Keys(settings.redis_prefix), get_logger(), redis_url)
-    server = uvicorn.Server(uvicorn_config(create_app(ctx)))
+    server = uvicorn.Server(uvicorn_config(served_app(ctx)))
 
     def exit_with_parent() -> None:
         # Were the parent SIGKILLed, this process would keep the port from its successor.

@@ -18,7 +18,7 @@ router = APIRouter(prefix="/api/v1", tags=["alerts"])
 MAX_PAGE = 500
 
 
-def _moment(value: str | None, name: str) -> float | None:
+def moment(value: str | None, name: str) -> float | None:
     """An ISO-8601 time or unix seconds -> unix seconds."""
     if value is None:
         return None
@@ -45,16 +45,28 @@ async def list_alerts(
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
 ) -> Response:
     """Alerts newest first; pass `next_cursor` back as `cursor` for the next (older) page."""
+    body = await alerts_page(ctx, watchlist, since, until, cursor, limit)
+    return Response(body, media_type="application/json")
+
+
+async def alerts_page(
+    ctx: WebContext,
+    watchlist: str | None,
+    since: str | None,
+    until: str | None,
+    cursor: str | None,
+    limit: int,
+) -> bytes:
+    """A page as JSON; ApiError for a cursor this API did not give or a time it cannot read."""
     member = None
     if cursor is not None:
         member = decode_cursor(cursor)
         if member is None:
             raise ApiError(422, "invalid_cursor", "cursor is not one this API gave")
-    window = (_moment(since, "since"), _moment(until, "until"))
+    window = (moment(since, "since"), moment(until, "until"))
     assert ctx.pages is not None  # set while the app runs (app.lifespan)
     # The stored JSON texts are spliced into the answer: no parsing and re-encoding per alert.
-    body = await ctx.pages.page_json(watchlist, *window, member, limit)
-    return Response(body, media_type="application/json")
+    return await ctx.pages.page_json(watchlist, *window, member, limit)
 
 
 def deliveries_of(ctx: WebContext, alert: dict[str, Any]) -> list[Delivery]:

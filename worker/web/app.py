@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -24,6 +25,7 @@ from worker.web import (
 from worker.web.context import WebContext
 from worker.web.dashboard import pages as dashboard
 from worker.web.errors import ErrorBody, install_error_handlers
+from worker.web.fastlane import ASGIApp, FastLane
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody, "description": text}
@@ -46,6 +48,10 @@ def create_app(ctx: WebContext) -> FastAPI:
         # The matcher's word-frequency table loads on first use (most of a second): now, not
         # in the first POST /match.
         await run_in_threadpool(frequencies)
+        # What is loaded now (the frequency table, compiled rules, modules) lives as long as the
+        # process: out of the collector's sight, a full collection no longer walks it, which
+        # took tens of milliseconds in the middle of a request (p99, bench/api.py).
+        gc.freeze()
         try:
             yield
         finally:
@@ -66,6 +72,13 @@ def create_app(ctx: WebContext) -> FastAPI:
     dashboard.install(app)
     _errors_in_schema(app)
     return app
+
+
+def served_app(ctx: WebContext) -> ASGIApp:
+    """What the server runs: the application, behind the fast lane unless `web.fast_paths` is
+    off (worker/web/fastlane.py)."""
+    app = create_app(ctx)
+    return FastLane(app, ctx) if ctx.settings.web.fast_paths else app
 
 
 def _errors_in_schema(app: FastAPI) -> None:

@@ -116,6 +116,17 @@ class Authenticator:
             raise ApiError(401, "unauthorized", reason, {"WWW-Authenticate": "Bearer"})
         return found
 
+    def admits(self, presented: str | None, client: str, needed: str) -> bool:
+        """Whether `check` would let this call through, without counting a failure: the fast
+        lane (worker/web/fastlane.py) asks first and leaves every refusal to `check`, so a
+        refused call is still counted once and answered in one place."""
+        if self.open:
+            return True
+        if not presented or self.limiter.retry_after(client) is not None:
+            return False
+        found = self._match(presented)
+        return found is not None and SCOPE_RANK[found[1]] >= SCOPE_RANK[needed]
+
     def fingerprint(self, token_id: str) -> str | None:
         """A value that changes when the token under `token_id` (or its scope) does, and is no
         use to a reader: a dashboard session stores it and ends when it no longer matches, so

@@ -60,15 +60,14 @@ def _document(ctx: WebContext, body: MatchRequest) -> Document:
 async def match(ctx: Context, _token: Reader, body: MatchRequest) -> Response:
     """As `wirewatch match`: plain text (first line is the title), HTML (extracted as the
     worker would) or a URL (fetched with the configured limits)."""
-    if _inline(body):
-        result = _match(ctx, body)
+    if inline(body):
+        answer = match_json(ctx, body)
     else:
-        result = await run_in_threadpool(_match, ctx, body)
-    # Serialised here: FastAPI would validate the result against the model again first.
-    return Response(result.model_dump_json(), media_type="application/json")
+        answer = await run_in_threadpool(match_json, ctx, body)
+    return Response(answer, media_type="application/json")
 
 
-def _inline(body: MatchRequest) -> bool:
+def inline(body: MatchRequest) -> bool:
     """Whether to match on the event loop: a query (no Redis read for a watchlist) on a plain
     text short enough to cost about a millisecond, where handing it to a worker thread and back
     costs as much as the work. HTML (extraction), a URL (a blocking fetch) and longer texts or
@@ -81,6 +80,12 @@ def _inline(body: MatchRequest) -> bool:
         and body.html is None
         and body.url is None
     )
+
+
+def match_json(ctx: WebContext, body: MatchRequest) -> str:
+    """The answer, serialised here: FastAPI would validate the result against the model again
+    first. ApiError for a query that does not parse, an unknown watchlist or a failed fetch."""
+    return _match(ctx, body).model_dump_json()
 
 
 def _match(ctx: WebContext, body: MatchRequest) -> MatchResult:
