@@ -122,6 +122,28 @@ def test_proximity_and_phrases_agree_on_repetitive_text(
         document_module.SCAN_BUDGET = saved
 
 
+@pytest.mark.parametrize("operator", ["NEAR/1", "ONEAR/1"])
+@pytest.mark.parametrize(
+    "body",
+    [
+        "nato taiwan taiwan taiwan",  # the right side is the rarer: anchored there
+        "taiwan nato taiwan taiwan",
+        "taiwan taiwan taiwan a a nato",
+        "nato nato nato taiwan",  # the left side is the rarer
+        "nato nato a a taiwan nato",
+        "taiwan a nato nato nato",
+        "a taiwan ' s nato",
+    ],
+)
+def test_near_anchored_on_the_side_rarer_in_the_article(operator: str, body: str) -> None:
+    """Which side of a NEAR is rarer is decided per article (`near_runs_rarer_first`), and an
+    ordered NEAR must then look before a right-hand anchor and after a left-hand one."""
+    query = f"taiwan {operator} nato"
+    expected = bool(match(parse_query(query), Document("", body)))
+    matcher = Matcher.compile([("r", query)])
+    assert matcher.matching(Document("", body)) == (["r"] if expected else [])
+
+
 def test_presearch_selects_only_rules_whose_required_words_occur() -> None:
     matcher = Matcher.compile(
         [

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import unicodedata
+from bisect import bisect_left, bisect_right
 
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from worker.rules.document import FieldIndex
 from worker.rules.text import (
     _TOKEN_RE,
     COMMON_SEPARATORS,
@@ -19,6 +21,7 @@ from worker.rules.text import (
     raw_words,
     tokenize,
     word_spans,
+    word_starts_ends,
     words,
 )
 
@@ -126,3 +129,30 @@ def test_folding_twice_changes_no_code_point() -> None:
     twice = _fold_once("\x01".join(once)).split("\x01")
     unstable = [hex(ord(char)) for char, a, b in zip(chars, once, twice, strict=True) if a != b]
     assert unstable == []
+
+
+# Mostly ASCII prose with the separators the byte path turns into spaces, now and then a letter
+# that takes the other path.
+PROSE = st.text(
+    alphabet=st.sampled_from([*"abcNATO  19.,'-\n\t", "\u2019", "\u2014", "\u00a0", "é"]),
+    max_size=60,
+)
+
+
+@given(PROSE)
+@example("NATO's talks")
+@example("  a\u2014b  ")
+def test_one_words_offsets_found_alone_equal_the_listed_ones(text: str) -> None:
+    """FieldIndex finds a hit's offsets word by word (start_of, end_of, first_token_from,
+    last_token_until) instead of listing every word's: the same answers as the lists."""
+    starts, ends = word_starts_ends(text)
+    count = len(FieldIndex(text).words)
+    assert [FieldIndex(text).start_of(i) for i in range(count)] == starts
+    assert [FieldIndex(text).end_of(i) for i in range(count)] == ends
+    for offset in range(-1, len(text) + 2):
+        at = bisect_left(starts, offset)
+        first = starts[at] if at < len(starts) else None
+        assert FieldIndex(text).first_token_from(offset) == first, offset
+        at = bisect_right(ends, offset) - 1
+        last = ends[at] if at >= 0 else None
+        assert FieldIndex(text).last_token_until(offset) == last, offset

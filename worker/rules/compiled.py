@@ -34,6 +34,7 @@ from worker.rules.occurrences import (
     near_in_windows,
     near_pairs,
     near_runs_in_windows,
+    near_runs_rarer_first,
     wildcard_found,
 )
 from worker.rules.presearch import required_keys
@@ -153,6 +154,9 @@ def _windowed_near(node: Near) -> Check | None:
     the other side is made of plain runs of words (no `=`, wildcard or slop) that a substring
     search can find; None when neither side is."""
     lefts, rights = near_side(node.left), near_side(node.right)
+    if all(map(_plain_run, lefts)) and all(map(_plain_run, rights)):
+        left_runs, right_runs = tuple(map(_run, lefts)), tuple(map(_run, rights))
+        return partial(near_runs_rarer_first, left_runs, right_runs, node.distance, node.ordered)
     options = [
         (anchors, others, anchor_is_left)
         for anchors, others, anchor_is_left in ((lefts, rights, True), (rights, lefts, False))

@@ -9,6 +9,7 @@ only matching rules need character offsets for their hits.
 from __future__ import annotations
 
 import html
+import re
 import unicodedata
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
@@ -19,12 +20,21 @@ from operator import add
 from typing import NamedTuple
 from urllib.parse import urlsplit
 
-from worker.rules.text import Token, folded_words, raw_words, word_starts_ends
+from worker.rules.text import (
+    Token,
+    folded_words,
+    plain_ascii_bytes,
+    raw_words,
+    word_starts_ends,
+)
 
 FIELDS: tuple[str, ...] = ("title", "body")  # what an unqualified word is looked for in
 _NONE: list[int] = []  # shared, never mutated
 SEPARATOR = "\x00"  # between the words of `FieldIndex.joined`
 SCAN_BUDGET = 96  # searches of one section before all its positions are recorded at once
+OFFSET_BUDGET = 32  # single-word offset lookups of one section before all are listed at once
+SPACE = ord(" ")
+_WORD_START = re.compile(rb"(?<![^ ])[^ ]")  # a non-space not preceded by one: a word's start
 
 
 class FieldIndex:
@@ -38,6 +48,7 @@ class FieldIndex:
         self._positions: dict[str, list[int]] = {}  # word -> positions, as found so far
         self._indexed = False  # whether _positions holds every word
         self._scans = 0  # full-text searches so far (see `positions`)
+        self._lookups = 0  # offsets found one word at a time so far (see `_lazily`)
 
     @cached_property
     def raw(self) -> list[str]:
@@ -132,6 +143,45 @@ class FieldIndex:
         return self._starts_ends[1]
 
     @cached_property
+    def _plain(self) -> bytes | None:
+        """The text as `folded_words` splits it, padded with a space each side, when it takes
+        the ASCII byte path there: words are its runs of non-spaces, at their offsets in the
+        text plus one; None for other text."""
+        return plain_ascii_bytes(self.text)
+
+    def _lazily(self) -> bool:
+        """Whether to find one word's offsets on its own (`start_of`) rather than list every
+        word's: a match's hits need two or three of a body's thousands, and listing them all
+        cost a quarter of POST /api/v1/match. After OFFSET_BUDGET lookups (a rule with many
+        hits) the lists are made once."""
+        if "_starts_ends" in self.__dict__ or self._lookups >= OFFSET_BUDGET:
+            return False
+        self._lookups += 1
+        return self._plain is not None
+
+    def start_of(self, word: int) -> int:
+        """Offset in `text` where word `word` (an index into `words`) starts."""
+        if not self._lazily():
+            return self.starts[word]
+        return self._plain_start(word)
+
+    def _plain_start(self, word: int) -> int:
+        padded, folded = self._plain, self.words[word]
+        assert padded is not None
+        needle = f" {folded} ".encode("ascii")
+        rank = bisect_left(self.positions(folded), word)  # its rank among its equals
+        at = padded.find(needle)
+        for _ in range(rank):
+            at = padded.find(needle, at + len(needle) - 1)
+        return at  # the space before it: one less than its padded offset
+
+    def end_of(self, word: int) -> int:
+        """Offset in `text` just after word `word`."""
+        if not self._lazily():
+            return self.ends[word]
+        return self._plain_start(word) + len(self.words[word])  # ASCII: folding keeps length
+
+    @cached_property
     def tokens(self) -> tuple[Token, ...]:
         return tuple(Token(w, s, e) for w, (s, e) in zip(self.words, self.spans, strict=True))
 
@@ -152,11 +202,24 @@ class FieldIndex:
 
     def first_token_from(self, offset: int) -> int | None:
         """Start offset of the first token starting at or after `offset`."""
+        if self._lazily():
+            padded = self._plain
+            assert padded is not None
+            found = _WORD_START.search(padded, max(offset, 0) + 1)
+            return None if found is None else found.start() - 1
         index = bisect_left(self.starts, offset)
         return self.starts[index] if index < len(self.starts) else None
 
     def last_token_until(self, offset: int) -> int | None:
         """End offset of the last token ending at or before `offset`."""
+        if self._lazily():
+            padded = self._plain
+            assert padded is not None
+            at = min(offset + 1, len(padded) - 1)  # padded offset; the last is the pad space
+            if padded[at] != SPACE:  # in a word or at its start: look before that word
+                at = padded.rfind(b" ", 0, at)
+            end = len(padded[:at].rstrip(b" "))
+            return end - 1 if end else None
         index = bisect_right(self.ends, offset) - 1
         return self.ends[index] if index >= 0 else None
 

@@ -137,7 +137,7 @@ def _meta(node: Meta, doc: Document) -> Outcome:
 
 def _span(section: Section, interval: Interval) -> Span:
     index = section.field_index
-    return Span(section.rank, index.starts[interval[0]], index.ends[interval[1]])
+    return Span(section.rank, index.start_of(interval[0]), index.end_of(interval[1]))
 
 
 def _hit(span: Span, doc: Document) -> Hit:

@@ -227,6 +227,17 @@ def word_spans(text: str) -> list[tuple[int, int]]:
     return list(zip(starts, ends, strict=True))
 
 
+def plain_ascii_bytes(text: str) -> bytes | None:
+    """When `text` takes the ASCII byte path of `folded_words` (ASCII once the common
+    separators are spaces): its bytes translated as there (word characters lowercased, every
+    other byte a space), with a space added at each end. Each word is a run of non-spaces at
+    its offset in `text` plus one. None for other text."""
+    plain = text if text.isascii() else _without_common_separators(text)
+    if not plain.isascii():
+        return None
+    return b" " + plain.encode("ascii").translate(_ASCII_TABLE) + b" "
+
+
 def word_starts_ends(text: str) -> tuple[list[int], list[int]]:
     """The words' start offsets and their end offsets (see `word_spans`), built without a
     Python step per word: a hit's snippet needs them for a whole body, and a `match.span()`
