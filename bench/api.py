@@ -12,10 +12,12 @@ Latency under 50 closed-loop clients is mostly queueing (about clients / through
 depends on how many cores the machine gives the server. The bench therefore also reports the
 web process's CPU time per request (user + system of the process and its children, read from
 /proc before and after each scenario, warm-up excluded): a figure that does not depend on the
-load, and its ratio to /healthz's in the same run.
+load, and its ratio to /healthz's in the same run. "gen. busy" is the load generator's own CPU
+share over the scenario: near 100%, the generator and not the server holds the rate down.
 
 Options: --clients (50), --requests per scenario (3000), --alerts stored (100,000), --workers
-(web.workers, 1).
+(web.workers, 1), --no-fast-paths (web.fast_paths off: every request through FastAPI, the
+comparison for worker/web/fastlane.py).
 
 Goals (issue 13): p99 of GET /api/v1/alerts <= 50 ms; p99 of POST /api/v1/match <= 20 ms.
 Prints a table and ends with one line holding a JSON object of the figures.
@@ -185,9 +187,9 @@ async def load(
     await asyncio.gather(*(client_loop(c, raw, 2, []) for c in connections))  # connect, warm up
     barrier.wait()  # the parent reads the server's CPU time now
     results: list[tuple[float, int]] = []
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     await asyncio.gather(*(client_loop(c, raw, total // clients, results) for c in connections))
-    elapsed = time.perf_counter() - started
+    elapsed, generator_cpu = time.perf_counter() - started, time.process_time() - cpu_started
     barrier.wait()  # ... and now
     await asyncio.gather(*(c.close() for c in connections))
     times = sorted(t for t, _ in results)
@@ -197,6 +199,10 @@ async def load(
         "per_s": len(times) / elapsed,
         "p50_ms": 1000 * statistics.median(times),
         "p99_ms": 1000 * times[int(0.99 * (len(times) - 1))],
+        # The generator's own CPU: near 1000 ms per second of wall time, it (not the server)
+        # would be what holds the rate down.
+        "generator_cpu_ms": 1000 * generator_cpu / len(times),
+        "generator_busy": generator_cpu / elapsed,
     }
 
 
@@ -249,7 +255,9 @@ def measure_cpu(pid: int, scenarios: int, barrier: Any) -> list[float]:
     return spent
 
 
-def start_web(redis_url: str, port: int, directory: Path, workers: int) -> subprocess.Popen[bytes]:
+def start_web(
+    redis_url: str, port: int, directory: Path, workers: int, fast_paths: bool = True
+) -> subprocess.Popen[bytes]:
     config: dict[str, Any] = {
         "redis_prefix": PREFIX,
         "data_dir": str(directory / "data"),
@@ -263,6 +271,8 @@ def start_web(redis_url: str, port: int, directory: Path, workers: int) -> subpr
     }
     if workers != 1:  # absent otherwise, so the bench also runs on a version without it
         config["web"]["workers"] = workers
+    if not fast_paths:  # likewise
+        config["web"]["fast_paths"] = False
     path = directory / "wirewatch.yaml"
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
     env = {**os.environ, "REDIS_URL": redis_url}
@@ -289,6 +299,9 @@ def options() -> argparse.Namespace:
     parser.add_argument("--requests", type=int, default=REQUESTS, help="requests per scenario")
     parser.add_argument("--alerts", type=int, default=ALERTS, help="alerts stored")
     parser.add_argument("--workers", type=int, default=1, help="web.workers")
+    parser.add_argument(
+        "--no-fast-paths", dest="fast_paths", action="store_false", help="web.fast_paths off"
+    )
     return parser.parse_args()
 
 
@@ -342,7 +355,7 @@ def main() -> None:
         indexed = used_memory(client)
         port = free_port()
         base = f"http://127.0.0.1:{port}"
-        web = start_web(server.url, port, Path(tmp), args.workers)
+        web = start_web(server.url, port, Path(tmp), args.workers, args.fast_paths)
         try:
             wait_up(base)
             rows = run_load(args, port, web.pid)
@@ -363,18 +376,20 @@ def report(
     base_row = rows[0][1]
     print(
         f"{len(rows[1:])} scenarios, {args.clients} concurrent clients, {args.requests} requests "
-        f"each, {alerts:,} alerts stored, web.workers {args.workers}, load average "
+        f"each, {alerts:,} alerts stored, web.workers {args.workers}, web.fast_paths "
+        f"{'on' if args.fast_paths else 'off'}, load average "
         f"{os.getloadavg()[0]:.1f}"
     )
     print(
         f"{'scenario':<34} {'per s':>7} {'p50 ms':>8} {'p99 ms':>8} {'p50 ×base':>10}"
-        f" {'p99 ×base':>10} {'CPU ms/req':>11} {'CPU ×base':>10} {'errors':>7}"
+        f" {'p99 ×base':>10} {'CPU ms/req':>11} {'CPU ×base':>10} {'gen. busy':>10} {'errors':>7}"
     )
     for name, r in rows:
         print(
             f"{name:<34} {r['per_s']:>7.0f} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f}"
             f" {r['p50_ms'] / base_row['p50_ms']:>10.2f} {r['p99_ms'] / base_row['p99_ms']:>10.2f}"
-            f" {r['cpu_ms']:>11.2f} {r['cpu_ms'] / base_row['cpu_ms']:>10.2f} {r['errors']:>7}"
+            f" {r['cpu_ms']:>11.2f} {r['cpu_ms'] / base_row['cpu_ms']:>10.2f}"
+            f" {r['generator_busy']:>10.0%} {r['errors']:>7}"
         )
     empty, with_stream, indexed = memory
     stream_bytes = (with_stream - empty) / alerts
@@ -390,6 +405,7 @@ def report(
         "alerts_stored": alerts,
         "clients": args.clients,
         "workers": args.workers,
+        "fast_paths": args.fast_paths,
         "healthz_p50_ms": round(base_row["p50_ms"], 2),
         "healthz_p99_ms": round(base_row["p99_ms"], 2),
         "healthz_cpu_ms": round(base_row["cpu_ms"], 3),
@@ -397,11 +413,13 @@ def report(
         "alerts_p99_ms": round(alerts_row["p99_ms"], 2),
         "alerts_per_s": round(alerts_row["per_s"]),
         "alerts_cpu_ms": round(alerts_row["cpu_ms"], 3),
+        "alerts_generator_busy": round(alerts_row["generator_busy"], 2),
         "alerts_watchlist_p99_ms": round(by_name["GET /api/v1/alerts?watchlist="]["p99_ms"], 2),
         "match_p50_ms": round(match_row["p50_ms"], 2),
         "match_p99_ms": round(match_row["p99_ms"], 2),
         "match_per_s": round(match_row["per_s"]),
         "match_cpu_ms": round(match_row["cpu_ms"], 3),
+        "match_generator_busy": round(match_row["generator_busy"], 2),
         "alerts_p99_ratio": round(alerts_row["p99_ms"] / base_row["p99_ms"], 2),
         "match_p99_ratio": round(match_row["p99_ms"] / base_row["p99_ms"], 2),
         "alerts_cpu_ratio": round(alerts_row["cpu_ms"] / base_row["cpu_ms"], 2),
