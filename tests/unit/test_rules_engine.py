@@ -98,6 +98,10 @@ def test_engine_agrees_with_reference_evaluator(rules: list[Node], doc: Document
     # Deciding alone (the worker's hot path) must agree both ways: no rule missed, none extra.
     again = Document(doc.title, doc.body, doc.site, doc.feed, doc.author, doc.lang)
     assert matcher.matching(again) == list(expected)
+    # One rule's hits straight from the evaluator (POST /api/v1/match): the same as `match`.
+    for rule_id in matcher.rule_ids:
+        alone = Document(doc.title, doc.body, doc.site, doc.feed, doc.author, doc.lang)
+        assert matcher.hits(rule_id, alone) == expected.get(rule_id, [])
 
 
 REPEATED = st.lists(st.sampled_from(["nato", "taiwan", "a", "zurich", "olympics"]), max_size=40)

@@ -156,3 +156,19 @@ def test_one_words_offsets_found_alone_equal_the_listed_ones(text: str) -> None:
         at = bisect_right(ends, offset) - 1
         last = ends[at] if at >= 0 else None
         assert FieldIndex(text).last_token_until(offset) == last, offset
+
+
+@given(PROSE)
+@example("a a b a")
+def test_a_words_positions_counted_or_looked_up_equal_its_places(text: str) -> None:
+    """A word's positions come from counting the NULs between its hits until the offsets are
+    listed, then from the list: both give every place of the word, in order."""
+    words = FieldIndex(text).words
+    for word in set(words):
+        places = [at for at, other in enumerate(words) if other == word]
+        counted = FieldIndex(text)
+        assert counted.positions(word) == places
+        assert "offsets" not in counted.__dict__  # found without listing them
+        listed = FieldIndex(text)
+        assert listed.offsets  # listed first, as a proximity window does
+        assert listed.positions(word) == places

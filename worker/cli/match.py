@@ -93,7 +93,7 @@ def run_match(args: argparse.Namespace, settings: Settings | None) -> int:
         text, url = read_source(args.source, settings)
     except OSError as exc:
         raise UsageError(f"cannot read {args.source}: {exc.strerror or exc}") from exc
-    hits = matcher.match(document_from_text(text, url)).get(rule_id, [])
+    hits = matcher.hits(rule_id, document_from_text(text, url))
     if not hits:
         print(f"no match: {rule_id}")
         return EXIT_NO_MATCH

@@ -94,5 +94,5 @@ def _match(ctx: WebContext, body: MatchRequest) -> MatchResult:
         matcher = compiled(query)
     except QueryError as exc:
         raise query_problem(exc) from None
-    hits = matcher.match(_document(ctx, body)).get("query", [])
+    hits = matcher.hits("query", _document(ctx, body))
     return MatchResult(matched=bool(hits), rule=rule, hits=[Hit(**h.as_dict()) for h in hits])
