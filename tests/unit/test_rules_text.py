@@ -9,7 +9,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from worker.rules.document import FieldIndex
+from worker.rules.document import FieldIndex, nul_joined
 from worker.rules.text import (
     _TOKEN_RE,
     COMMON_SEPARATORS,
@@ -18,6 +18,7 @@ from worker.rules.text import (
     fold,
     folded_words,
     is_word_char,
+    plain_ascii_bytes,
     raw_words,
     tokenize,
     word_spans,
@@ -172,3 +173,19 @@ def test_a_words_positions_counted_or_looked_up_equal_its_places(text: str) -> N
         listed = FieldIndex(text)
         assert listed.offsets  # listed first, as a proximity window does
         assert listed.positions(word) == places
+
+
+@given(PROSE)
+@example("")
+@example(" .. ")
+@example("a  b\n\n\tc")
+def test_joined_made_from_the_bytes_equals_the_words_joined(text: str) -> None:
+    """`joined` of plain ASCII text is made from its translated bytes, without listing the
+    words: the same string as joining them."""
+    expected = "\0" + "\0".join(folded_words(text)) + "\0"
+    index = FieldIndex(text)
+    assert index.joined == expected
+    padded = plain_ascii_bytes(text)
+    if padded is not None:
+        assert nul_joined(padded) == expected
+        assert "words" not in index.__dict__  # made without them

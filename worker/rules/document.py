@@ -37,18 +37,34 @@ SPACE = ord(" ")
 _WORD_START = re.compile(rb"(?<![^ ])[^ ]")  # a non-space not preceded by one: a word's start
 
 
+def nul_joined(padded: bytes) -> str:
+    """`FieldIndex.joined` from the translated ASCII bytes (`plain_ascii_bytes`): each run of
+    spaces made one NUL by C-level replaces, with no Python object per word (listing the words
+    and joining them cost three times as much on a 10 KB body). A run of k spaces takes about
+    log2(k) passes."""
+    while b"  " in padded:
+        padded = padded.replace(b"  ", b" ")
+    joined = padded.replace(b" ", SEPARATOR.encode()).decode("ascii")
+    return joined if len(joined) > 1 else SEPARATOR * 2  # no word: as when joining none
+
+
 class FieldIndex:
     """The words of one section and, on demand, their positions, offsets and exact spellings."""
 
     def __init__(self, text: str) -> None:
         self.text = text
-        self.words: list[str] = folded_words(text)
         # leaf -> its occurrences here (see worker.rules.occurrences); keyed by the leaf node
         self.occurrence_cache: dict[object, list[tuple[int, int]]] = {}
         self._positions: dict[str, list[int]] = {}  # word -> positions, as found so far
         self._indexed = False  # whether _positions holds every word
         self._scans = 0  # full-text searches so far (see `positions`)
         self._lookups = 0  # offsets found one word at a time so far (see `_lazily`)
+
+    @cached_property
+    def words(self) -> list[str]:
+        """The folded words, in order; listed on first use (a match on one long body may need
+        only `joined` and a few words' offsets)."""
+        return folded_words(self.text)
 
     @cached_property
     def raw(self) -> list[str]:
@@ -63,7 +79,10 @@ class FieldIndex:
     def joined(self) -> str:
         """The folded words, each between NULs ("\0a\0b\0"): a run of consecutive words is a
         substring, found by C-level search (NUL is never part of a word, so matches align)."""
-        return SEPARATOR + SEPARATOR.join(self.words) + SEPARATOR
+        padded = self._plain
+        if padded is None or "words" in self.__dict__:
+            return SEPARATOR + SEPARATOR.join(self.words) + SEPARATOR
+        return nul_joined(padded)
 
     @cached_property
     def offsets(self) -> list[int]:
@@ -178,7 +197,7 @@ class FieldIndex:
         return self._plain_start(word)
 
     def _plain_start(self, word: int) -> int:
-        padded, folded = self._plain, self.words[word]
+        padded, folded = self._plain, self._word(word)
         assert padded is not None
         needle = f" {folded} ".encode("ascii")
         rank = bisect_left(self.positions(folded), word)  # its rank among its equals
@@ -191,7 +210,17 @@ class FieldIndex:
         """Offset in `text` just after word `word`."""
         if not self._lazily():
             return self.ends[word]
-        return self._plain_start(word) + len(self.words[word])  # ASCII: folding keeps length
+        return self._plain_start(word) + len(self._word(word))  # ASCII: folding keeps length
+
+    def _word(self, index: int) -> str:
+        """Folded word `index`: one of the words searched for so far when it is one (a hit's
+        words are), so that a few hits need no list of every word; else from that list."""
+        if "words" not in self.__dict__:
+            for word, places in self._positions.items():
+                at = bisect_left(places, index)
+                if at < len(places) and places[at] == index:
+                    return word
+        return self.words[index]
 
     @cached_property
     def tokens(self) -> tuple[Token, ...]:
