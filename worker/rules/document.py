@@ -59,6 +59,7 @@ class FieldIndex:
         self._indexed = False  # whether _positions holds every word
         self._scans = 0  # full-text searches so far (see `positions`)
         self._lookups = 0  # offsets found one word at a time so far (see `_lazily`)
+        self._starts_found: dict[int, int] = {}  # word -> its start, as found one at a time
 
     @cached_property
     def words(self) -> list[str]:
@@ -197,6 +198,12 @@ class FieldIndex:
         return self._plain_start(word)
 
     def _plain_start(self, word: int) -> int:
+        found = self._starts_found.get(word)
+        if found is None:  # a hit asks for its start and its end: one search for both
+            found = self._starts_found[word] = self._search_plain_start(word)
+        return found
+
+    def _search_plain_start(self, word: int) -> int:
         padded, folded = self._plain, self._word(word)
         assert padded is not None
         needle = f" {folded} ".encode("ascii")
