@@ -224,12 +224,29 @@ class LocalCluster:
                 process.wait()
 
 
-def stop_started_in(directory: Path) -> None:
-    """Stop the servers a `start` in `directory` left running (CI's cleanup)."""
-    pids = (directory / "pids").read_text(encoding="ascii").split()
+def stop_started_in(directory: Path, grace_s: float = 10.0) -> None:
+    """Stop the servers a `start` in `directory` left running (CI's cleanup), and return only
+    once they have exited: a server still saving its files into `directory` made CI's removal
+    of it fail ("Directory not empty"). A server still there after `grace_s` is killed."""
+    pids = [int(pid) for pid in (directory / "pids").read_text(encoding="ascii").split()]
     for pid in pids:
         with contextlib.suppress(ProcessLookupError):
-            os.kill(int(pid), signal.SIGTERM)
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    while (running := [pid for pid in pids if _alive(pid)]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for pid in running:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    """Whether process `pid` still exists (the servers' parent has exited: init reaps them)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def main(argv: list[str]) -> int:
